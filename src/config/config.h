@@ -1,0 +1,44 @@
+/* Configuration modelled in YANG: the libyang context with vmhealth's
+ * modules, loading and validating a configuration file, turning a validated
+ * tree into the engine's view (struct vmh_config), and building the
+ * operational data tree from an engine snapshot. */
+#ifndef VMH_CONFIG_CONFIG_H
+#define VMH_CONFIG_CONFIG_H
+
+#include "core/engine.h"
+#include "core/model.h"
+
+#include <libyang/libyang.h>
+
+#define VMH_NS  "urn:vmhealth:nfv-vm-health"
+#define VMH_MOD "nfv-vm-health"
+#define VHA_MOD "vmhealth-agent"
+
+/* A libyang context holding nfv-vm-health and vmhealth-agent.  search_path
+ * is a colon separated list of directories; NULL means the built-in one
+ * (the source tree, the fetched standard modules, the installed location),
+ * which the environment variable VMH_YANG_PATH replaces when set. */
+int vmh_yang_ctx_new(const char *search_path, struct ly_ctx **ctx);
+
+/* Parses and validates a configuration file (XML or JSON by extension) as
+ * configuration data of every module in ctx.  On failure returns a negative
+ * value and *err holds one line naming the file, the node (path and/or line)
+ * and the reason; the caller frees it. */
+int vmh_config_load_file(struct ly_ctx *ctx, const char *path, struct lyd_node **tree, char **err);
+
+/* Same, for text already in memory (used by the fuzzers and tests). */
+int vmh_config_load_mem(struct ly_ctx *ctx, const char *data, LYD_FORMAT format,
+                        struct lyd_node **tree, char **err);
+
+/* One line describing the last libyang error of ctx, prefixed with what. */
+char *vmh_config_ly_error(const struct ly_ctx *ctx, const char *what);
+
+/* The engine's view of a validated configuration tree. */
+int vmh_config_build(const struct lyd_node *tree, struct vmh_config **cfg);
+
+/* The operational view: a copy of the configuration (with defaults) with the
+ * state of a snapshot added under vm-health. */
+int vmh_state_build(const struct lyd_node *running, const struct vmh_snapshot *snap,
+                    struct lyd_node **out);
+
+#endif

@@ -1,0 +1,493 @@
+/* Threads: connection attempts run in a GLib thread pool (virConnectOpen of
+ * a remote URI can block for seconds); everything else, libvirt's event
+ * callbacks included, runs on the loop thread. */
+#include "virt/virt.h"
+
+#include "util/log.h"
+
+#include <glib.h>
+#include <libvirt/virterror.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VMH_VIRT_BACKOFF_MIN_MS 1000
+#define VMH_VIRT_BACKOFF_MAX_MS 60000
+#define VMH_VIRT_KEEPALIVE_S    5
+#define VMH_VIRT_KEEPALIVE_N    3
+#define VMH_META_NS             "urn:vmhealth:nfv-vm-health"
+
+enum vmh_virt_host_state {
+    VMH_VIRT_IDLE,       /* waiting for the retry timer */
+    VMH_VIRT_CONNECTING, /* a worker is opening the connection */
+    VMH_VIRT_CONNECTED,
+};
+
+struct vmh_virt_host {
+    gint refs; /* the host list, a running worker, libvirt callbacks */
+    struct vmh_virt *virt;
+    char *name;
+    char *uri;
+    bool removed;
+    enum vmh_virt_host_state state;
+    virConnectPtr conn;
+    int cb_lifecycle;
+    int cb_metadata;
+    int retry_timer;
+    int backoff_ms;
+    bool first_attempt_done;
+};
+
+struct vmh_virt {
+    struct vmh_loop *loop;
+    struct vmh_engine *engine;
+    GPtrArray *hosts; /* struct vmh_virt_host * */
+    GThreadPool *connectors;
+    void (*first_round_done)(void *);
+    void *first_round_opaque;
+};
+
+/* What a connection worker hands back to the loop thread. */
+struct vmh_virt_connect_result {
+    struct vmh_virt_host *host;
+    virConnectPtr conn;
+    char *error;
+    struct vmh_domain_info *doms;
+    size_t n_doms;
+};
+
+static void vmh_virt_connect_worker(gpointer data, gpointer user_data);
+static void vmh_virt_schedule_retry(struct vmh_virt_host *host);
+
+static struct vmh_virt_host *
+vmh_virt_host_ref(struct vmh_virt_host *host)
+{
+    g_atomic_int_inc(&host->refs);
+    return host;
+}
+
+static void
+vmh_virt_host_unref(void *opaque)
+{
+    struct vmh_virt_host *host = opaque;
+
+    if (!host || !g_atomic_int_dec_and_test(&host->refs))
+        return;
+    g_free(host->name);
+    g_free(host->uri);
+    g_free(host);
+}
+
+struct vmh_virt *
+vmh_virt_new(struct vmh_loop *loop, struct vmh_engine *engine)
+{
+    struct vmh_virt *virt = g_new0(struct vmh_virt, 1);
+
+    virt->loop = loop;
+    virt->engine = engine;
+    virt->hosts = g_ptr_array_new();
+    virt->connectors = g_thread_pool_new(vmh_virt_connect_worker, virt, 4, FALSE, NULL);
+    return virt;
+}
+
+/* --- domains --- */
+
+enum vmh_power_state
+vmh_virt_power_state(int state)
+{
+    switch (state) {
+    case VIR_DOMAIN_RUNNING:
+        return VMH_POWER_RUNNING;
+    case VIR_DOMAIN_BLOCKED:
+        return VMH_POWER_BLOCKED;
+    case VIR_DOMAIN_PAUSED:
+        return VMH_POWER_PAUSED;
+    case VIR_DOMAIN_SHUTDOWN:
+        return VMH_POWER_SHUTDOWN;
+    case VIR_DOMAIN_SHUTOFF:
+        return VMH_POWER_SHUTOFF;
+    case VIR_DOMAIN_CRASHED:
+        return VMH_POWER_CRASHED;
+    case VIR_DOMAIN_PMSUSPENDED:
+        return VMH_POWER_PMSUSPENDED;
+    default:
+        return VMH_POWER_NOSTATE;
+    }
+}
+
+enum vmh_power_state
+vmh_virt_event_power_state(int event, int detail)
+{
+    switch (event) {
+    case VIR_DOMAIN_EVENT_STARTED:
+    case VIR_DOMAIN_EVENT_RESUMED:
+        return VMH_POWER_RUNNING;
+    case VIR_DOMAIN_EVENT_SUSPENDED:
+        return VMH_POWER_PAUSED;
+    case VIR_DOMAIN_EVENT_STOPPED:
+        return VMH_POWER_SHUTOFF;
+    case VIR_DOMAIN_EVENT_SHUTDOWN:
+        return VMH_POWER_SHUTDOWN;
+    case VIR_DOMAIN_EVENT_CRASHED:
+        return VMH_POWER_CRASHED;
+    case VIR_DOMAIN_EVENT_PMSUSPENDED:
+        return VMH_POWER_PMSUSPENDED;
+    default:
+        return VMH_POWER_NOSTATE;
+    }
+}
+
+int
+vmh_virt_domain_info(virDomainPtr dom, struct vmh_domain_info *info)
+{
+    virDomainInfo di;
+    char *meta_xml;
+    const char *name;
+    int persistent;
+
+    memset(info, 0, sizeof *info);
+    if (virDomainGetUUIDString(dom, info->uuid) < 0 || !(name = virDomainGetName(dom)) ||
+        virDomainGetInfo(dom, &di) < 0) {
+        log_warn("virt", "cannot read domain %s: %s", virDomainGetName(dom),
+                 virGetLastErrorMessage());
+        return -1;
+    }
+    info->name = strdup(name);
+    info->power = vmh_virt_power_state(di.state);
+    info->memory_kib = di.maxMem;
+    info->vcpus = (uint16_t)di.nrVirtCpu;
+    persistent = virDomainIsPersistent(dom);
+    info->persistent = persistent != 0;
+
+    meta_xml = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, VMH_META_NS,
+                                    VIR_DOMAIN_AFFECT_CURRENT);
+    if (meta_xml) {
+        vmh_virt_parse_assignment(meta_xml, &info->meta);
+        free(meta_xml);
+    } else if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN_METADATA) {
+        log_warn("virt", "domain %s: cannot read its metadata: %s", name, virGetLastErrorMessage());
+    }
+    return 0;
+}
+
+static void
+vmh_virt_domain_refresh(struct vmh_virt_host *host, virDomainPtr dom)
+{
+    struct vmh_domain_info info;
+
+    if (vmh_virt_domain_info(dom, &info) == 0)
+        vmh_engine_domain_update(host->virt->engine, host->name, &info);
+}
+
+static int
+vmh_virt_lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
+{
+    struct vmh_virt_host *host = opaque;
+    struct vmh_engine *engine = host->virt->engine;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+
+    if (host->removed || host->conn != conn || virDomainGetUUIDString(dom, uuid) < 0)
+        return 0;
+    log_debug("virt", "host %s: domain %s event %d detail %d", host->name, virDomainGetName(dom),
+              event, detail);
+    switch (event) {
+    case VIR_DOMAIN_EVENT_DEFINED:
+        vmh_virt_domain_refresh(host, dom);
+        break;
+    case VIR_DOMAIN_EVENT_UNDEFINED:
+        vmh_engine_domain_removed(engine, host->name, uuid);
+        break;
+    case VIR_DOMAIN_EVENT_STARTED:
+        /* A transient domain is announced by its start alone. */
+        if (virDomainIsPersistent(dom) == 0)
+            vmh_virt_domain_refresh(host, dom);
+        else
+            vmh_engine_domain_power(engine, host->name, uuid, VMH_POWER_RUNNING);
+        break;
+    default: {
+        enum vmh_power_state power = vmh_virt_event_power_state(event, detail);
+
+        if (power != VMH_POWER_NOSTATE)
+            vmh_engine_domain_power(engine, host->name, uuid, power);
+        break;
+    }
+    }
+    return 0;
+}
+
+static void
+vmh_virt_metadata_cb(virConnectPtr conn, virDomainPtr dom, int type, const char *nsuri,
+                     void *opaque)
+{
+    struct vmh_virt_host *host = opaque;
+
+    if (host->removed || host->conn != conn)
+        return;
+    if (type == VIR_DOMAIN_METADATA_ELEMENT && nsuri && !strcmp(nsuri, VMH_META_NS))
+        vmh_virt_domain_refresh(host, dom);
+}
+
+/* --- connections --- */
+
+static void vmh_virt_close_cb(virConnectPtr conn, int reason, void *opaque);
+
+static void
+vmh_virt_release_conn(struct vmh_virt_host *host, virConnectPtr conn)
+{
+    if (!conn)
+        return;
+    if (host->cb_lifecycle >= 0)
+        virConnectDomainEventDeregisterAny(conn, host->cb_lifecycle);
+    if (host->cb_metadata >= 0)
+        virConnectDomainEventDeregisterAny(conn, host->cb_metadata);
+    virConnectUnregisterCloseCallback(conn, vmh_virt_close_cb);
+    host->cb_lifecycle = host->cb_metadata = -1;
+    virConnectClose(conn);
+}
+
+static void
+vmh_virt_first_round_check(struct vmh_virt *virt)
+{
+    void (*done)(void *) = virt->first_round_done;
+
+    if (!done)
+        return;
+    for (guint i = 0; i < virt->hosts->len; i++) {
+        if (!((struct vmh_virt_host *)g_ptr_array_index(virt->hosts, i))->first_attempt_done)
+            return;
+    }
+    virt->first_round_done = NULL;
+    done(virt->first_round_opaque);
+}
+
+void
+vmh_virt_on_first_round(struct vmh_virt *virt, void (*done)(void *), void *opaque)
+{
+    virt->first_round_done = done;
+    virt->first_round_opaque = opaque;
+    vmh_virt_first_round_check(virt);
+}
+
+static void
+vmh_virt_lost(struct vmh_virt_host *host, const char *why)
+{
+    virConnectPtr conn = host->conn;
+
+    host->conn = NULL;
+    host->state = VMH_VIRT_IDLE;
+    vmh_virt_release_conn(host, conn);
+    vmh_engine_host_disconnected(host->virt->engine, host->name, why);
+    vmh_virt_schedule_retry(host);
+}
+
+static void
+vmh_virt_lost_later(void *opaque)
+{
+    struct vmh_virt_host *host = opaque;
+
+    if (!host->removed && host->state == VMH_VIRT_CONNECTED)
+        vmh_virt_lost(host, "connection closed");
+}
+
+static void
+vmh_virt_close_cb(virConnectPtr conn, int reason, void *opaque)
+{
+    struct vmh_virt_host *host = opaque;
+    static const char *const reasons[] = {"error", "end of file", "keepalive timeout",
+                                          "client closed"};
+    const char *why = reason >= 0 && reason < 4 ? reasons[reason] : "unknown";
+
+    log_warn("virt", "host %s: connection to %s lost (%s)", host->name, host->uri, why);
+    /* Closing a connection from inside its own close callback is not safe;
+     * let libvirt unwind first. */
+    if (vmh_loop_timer_once(host->virt->loop, 0, vmh_virt_lost_later, vmh_virt_host_ref(host),
+                            vmh_virt_host_unref) < 0)
+        vmh_virt_host_unref(host);
+}
+
+/* Worker thread: opens the connection, subscribes to its events and reads
+ * the inventory, then hands everything to the loop thread. */
+static void vmh_virt_connect_done(void *opaque);
+
+static void
+vmh_virt_connect_worker(gpointer data, gpointer user_data)
+{
+    struct vmh_virt_connect_result *res = data;
+    struct vmh_virt_host *host = res->host;
+    virDomainPtr *doms = NULL;
+    int n;
+
+    res->conn = virConnectOpen(host->uri);
+    if (!res->conn) {
+        res->error = g_strdup(virGetLastErrorMessage());
+        goto done;
+    }
+    if (virConnectSetKeepAlive(res->conn, VMH_VIRT_KEEPALIVE_S, VMH_VIRT_KEEPALIVE_N) < 0)
+        log_debug("virt", "host %s: no keepalive on this connection: %s", host->name,
+                  virGetLastErrorMessage());
+    /* Subscribe before listing so that nothing falls between the two; the
+     * callbacks ignore events until the loop thread installed conn. */
+    host->cb_lifecycle =
+        virConnectDomainEventRegisterAny(res->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                         VIR_DOMAIN_EVENT_CALLBACK(vmh_virt_lifecycle_cb),
+                                         vmh_virt_host_ref(host), vmh_virt_host_unref);
+    host->cb_metadata =
+        virConnectDomainEventRegisterAny(res->conn, NULL, VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
+                                         VIR_DOMAIN_EVENT_CALLBACK(vmh_virt_metadata_cb),
+                                         vmh_virt_host_ref(host), vmh_virt_host_unref);
+    if (host->cb_lifecycle < 0 || host->cb_metadata < 0 ||
+        virConnectRegisterCloseCallback(res->conn, vmh_virt_close_cb, vmh_virt_host_ref(host),
+                                        vmh_virt_host_unref) < 0) {
+        res->error = g_strdup_printf("cannot subscribe to events: %s", virGetLastErrorMessage());
+        goto done;
+    }
+    n = virConnectListAllDomains(res->conn, &doms, 0);
+    if (n < 0) {
+        res->error = g_strdup_printf("cannot list domains: %s", virGetLastErrorMessage());
+        goto done;
+    }
+    res->doms = g_new0(struct vmh_domain_info, n + 1);
+    for (int i = 0; i < n; i++) {
+        if (vmh_virt_domain_info(doms[i], &res->doms[res->n_doms]) == 0)
+            res->n_doms++;
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+
+done:
+    vmh_loop_post(host->virt->loop, vmh_virt_connect_done, res);
+}
+
+static void
+vmh_virt_connect_done(void *opaque)
+{
+    struct vmh_virt_connect_result *res = opaque;
+    struct vmh_virt_host *host = res->host;
+    struct vmh_virt *virt = host->virt;
+
+    if (host->removed) {
+        /* virt may be gone already: touch nothing but what res holds. */
+        vmh_virt_release_conn(host, res->conn);
+        vmh_domain_info_free_array(res->doms, res->n_doms);
+        g_free(res->error);
+        g_free(res);
+        vmh_virt_host_unref(host);
+        return;
+    }
+    if (res->error) {
+        /* Said once per outage; the retries behind it are debug lines. */
+        if (host->backoff_ms == 0)
+            log_warn("virt", "host %s: cannot connect to %s: %s", host->name, host->uri,
+                     res->error);
+        else
+            log_debug("virt", "host %s: still cannot connect: %s", host->name, res->error);
+        vmh_virt_release_conn(host, res->conn);
+        vmh_domain_info_free_array(res->doms, res->n_doms);
+        host->state = VMH_VIRT_IDLE;
+        vmh_engine_host_disconnected(virt->engine, host->name, res->error);
+        vmh_virt_schedule_retry(host);
+    } else {
+        host->conn = res->conn;
+        host->state = VMH_VIRT_CONNECTED;
+        host->backoff_ms = 0;
+        log_info("virt", "host %s: connected to %s", host->name, host->uri);
+        vmh_engine_host_connected(virt->engine, host->name, res->doms, res->n_doms);
+    }
+    host->first_attempt_done = true;
+    g_free(res->error);
+    g_free(res);
+    vmh_virt_host_unref(host);
+    vmh_virt_first_round_check(virt);
+}
+
+static void
+vmh_virt_connect(struct vmh_virt_host *host)
+{
+    struct vmh_virt_connect_result *res = g_new0(struct vmh_virt_connect_result, 1);
+
+    host->state = VMH_VIRT_CONNECTING;
+    res->host = vmh_virt_host_ref(host);
+    g_thread_pool_push(host->virt->connectors, res, NULL);
+}
+
+static void
+vmh_virt_retry_cb(void *opaque)
+{
+    struct vmh_virt_host *host = opaque;
+
+    host->retry_timer = -1;
+    if (!host->removed && host->state == VMH_VIRT_IDLE)
+        vmh_virt_connect(host);
+}
+
+static void
+vmh_virt_schedule_retry(struct vmh_virt_host *host)
+{
+    host->backoff_ms = host->backoff_ms ? host->backoff_ms * 2 : VMH_VIRT_BACKOFF_MIN_MS;
+    if (host->backoff_ms > VMH_VIRT_BACKOFF_MAX_MS)
+        host->backoff_ms = VMH_VIRT_BACKOFF_MAX_MS;
+    log_debug("virt", "host %s: next connection attempt in %d ms", host->name, host->backoff_ms);
+    host->retry_timer =
+        vmh_loop_timer_once(host->virt->loop, host->backoff_ms, vmh_virt_retry_cb, host, NULL);
+}
+
+int
+vmh_virt_add_host(struct vmh_virt *virt, const char *name, const char *uri)
+{
+    struct vmh_virt_host *host = g_new0(struct vmh_virt_host, 1);
+
+    host->refs = 1;
+    host->virt = virt;
+    host->name = g_strdup(name);
+    host->uri = g_strdup(uri);
+    host->cb_lifecycle = host->cb_metadata = -1;
+    host->retry_timer = -1;
+    g_ptr_array_add(virt->hosts, host);
+    vmh_virt_connect(host);
+    return 0;
+}
+
+static void
+vmh_virt_host_release(struct vmh_virt_host *host)
+{
+    host->removed = true;
+    vmh_loop_timer_cancel(host->retry_timer);
+    host->retry_timer = -1;
+    if (host->conn) {
+        virConnectPtr conn = host->conn;
+
+        host->conn = NULL;
+        vmh_virt_release_conn(host, conn);
+    }
+    vmh_virt_host_unref(host);
+}
+
+void
+vmh_virt_remove_host(struct vmh_virt *virt, const char *name)
+{
+    for (guint i = 0; i < virt->hosts->len; i++) {
+        struct vmh_virt_host *host = g_ptr_array_index(virt->hosts, i);
+
+        if (!strcmp(host->name, name)) {
+            g_ptr_array_remove_index(virt->hosts, i);
+            log_info("virt", "host %s: released", name);
+            vmh_virt_host_release(host);
+            vmh_virt_first_round_check(virt);
+            return;
+        }
+    }
+}
+
+void
+vmh_virt_free(struct vmh_virt *virt)
+{
+    if (!virt)
+        return;
+    /* Running connection attempts finish first; their results are dropped. */
+    for (guint i = 0; i < virt->hosts->len; i++)
+        ((struct vmh_virt_host *)g_ptr_array_index(virt->hosts, i))->removed = true;
+    g_thread_pool_free(virt->connectors, FALSE, TRUE);
+    for (guint i = 0; i < virt->hosts->len; i++)
+        vmh_virt_host_release(g_ptr_array_index(virt->hosts, i));
+    g_ptr_array_free(virt->hosts, TRUE);
+    g_free(virt);
+}

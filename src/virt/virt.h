@@ -1,0 +1,40 @@
+/* The hypervisors: one libvirt connection per configured host, shared by
+ * every thread that needs it, kept open and current.  Connecting runs in a
+ * worker thread; libvirt's events arrive on the loop thread and are turned
+ * into engine facts there. */
+#ifndef VMH_VIRT_VIRT_H
+#define VMH_VIRT_VIRT_H
+
+#include "core/engine.h"
+#include "core/loop.h"
+
+#include <libvirt/libvirt.h>
+
+struct vmh_virt;
+
+struct vmh_virt *vmh_virt_new(struct vmh_loop *loop, struct vmh_engine *engine);
+/* Releases every connection; loop thread, or after the loop stopped. */
+void vmh_virt_free(struct vmh_virt *virt);
+
+/* Loop thread.  Starts connecting at once; reconnects with backoff. */
+int vmh_virt_add_host(struct vmh_virt *virt, const char *name, const char *uri);
+void vmh_virt_remove_host(struct vmh_virt *virt, const char *name);
+
+/* Calls done(opaque) on the loop thread once every host has finished its
+ * first connection attempt, successful or not. */
+void vmh_virt_on_first_round(struct vmh_virt *virt, void (*done)(void *), void *opaque);
+
+/* Reads what the agent needs of a domain: identity, power state, size and
+ * the assignment metadata.  Any thread.  Returns 0, or -1 after logging. */
+int vmh_virt_domain_info(virDomainPtr dom, struct vmh_domain_info *info);
+
+/* Parses the assignment metadata element (as virDomainGetMetadata returns
+ * it).  Never fails: what is wrong is described in meta->error and the
+ * valid parts are kept. */
+void vmh_virt_parse_assignment(const char *xml, struct vmh_vm_meta *meta);
+
+enum vmh_power_state vmh_virt_power_state(int libvirt_state);
+/* The power state a lifecycle event leaves a domain in. */
+enum vmh_power_state vmh_virt_event_power_state(int event, int detail);
+
+#endif
