@@ -1,0 +1,310 @@
+/* vmhealthd: wires the subsystems together.  The main thread parses the
+ * command line, loads the configuration, starts the loop thread and then
+ * only waits for a signal to stop. */
+#include "config/config.h"
+#include "core/engine.h"
+#include "core/loop.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "virt/virt.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <glib.h>
+#include <pthread.h>
+#include <libxml/parser.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#ifndef VMH_VERSION
+#define VMH_VERSION "unknown"
+#endif
+#define VMH_DEFAULT_CONFIG "/etc/vmhealth/vmhealth.xml"
+
+struct vmh_agent {
+    const char *config_path;
+    struct ly_ctx *ctx;
+    struct lyd_node *running;
+    struct vmh_loop *loop;
+    struct vmh_engine *engine;
+    struct vmh_virt *virt;
+    char *state_dir;
+    int sigfd;
+    int sig_watch;
+    int quit_pipe[2];
+};
+
+static void
+vmh_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: vmhealthd [OPTION]...\n"
+            "NFV infrastructure agent: watches hypervisor hosts and their VMs, tells the VNF\n"
+            "managers when something is abnormal, and cold-migrates the affected VMs.\n"
+            "\n"
+            "  -c, --config FILE    startup configuration (YANG instance data of nfv-vm-health\n"
+            "                       and vmhealth-agent; .xml or .json), default " VMH_DEFAULT_CONFIG
+            "\n"
+            "      --check-config   validate the configuration and exit (0 when valid)\n"
+            "  -f, --foreground     stay in the foreground and log to stderr\n"
+            "  -d, --debug          log debug messages of every subsystem\n"
+            "  -D, --debug-only T   log debug messages of the comma separated subsystems T\n"
+            "                       (core, config, virt, loop, libyang, libvirt, ...)\n"
+            "  -V, --version        print the version and exit\n"
+            "  -h, --help           print this help and exit\n"
+            "\n"
+            "Signals: SIGTERM/SIGINT stop; SIGUSR1 writes the operational state as JSON to\n"
+            "STATE-DIR/operational.json.\n");
+}
+
+static int
+vmh_agent_dump_state(struct vmh_agent *agent)
+{
+    struct vmh_snapshot *snap;
+    struct lyd_node *tree = NULL;
+    char *json = NULL, *path = NULL;
+    int rc = -1;
+
+    vmh_engine_publish(agent->engine);
+    snap = vmh_engine_snapshot(agent->engine);
+    if (vmh_state_build(agent->running, snap, &tree) < 0)
+        goto cleanup;
+    if (lyd_print_mem(&json, tree, LYD_JSON, LYD_PRINT_WITHSIBLINGS) != LY_SUCCESS) {
+        log_err("config", "cannot print the operational state: %s", ly_errmsg(agent->ctx));
+        goto cleanup;
+    }
+    path = g_strdup_printf("%s/operational.json", agent->state_dir);
+    rc = vmh_file_write_atomic(path, json, strlen(json), 0600);
+    if (rc == 0)
+        log_info("agent", "operational state written to %s (%zu hosts, %zu VMs)", path,
+                 snap->n_hosts, snap->n_vms);
+
+cleanup:
+    g_free(path);
+    free(json);
+    lyd_free_siblings(tree);
+    vmh_snapshot_unref(snap);
+    return rc;
+}
+
+static void
+vmh_agent_signal_cb(void *opaque)
+{
+    struct vmh_agent *agent = opaque;
+    struct signalfd_siginfo si;
+    char c = 'q';
+
+    while (read(agent->sigfd, &si, sizeof si) == sizeof si) {
+        switch (si.ssi_signo) {
+        case SIGUSR1:
+            vmh_agent_dump_state(agent);
+            break;
+        case SIGHUP:
+            log_info("agent", "SIGHUP ignored: configuration changes are not reloaded from "
+                              "the file while running");
+            break;
+        default:
+            log_info("agent", "signal %d: stopping", (int)si.ssi_signo);
+            if (write(agent->quit_pipe[1], &c, 1) < 0)
+                log_err("agent", "cannot wake the main thread: %s", strerror(errno));
+            break;
+        }
+    }
+}
+
+static void
+vmh_agent_ready(void *opaque)
+{
+    struct vmh_agent *agent = opaque;
+    struct vmh_snapshot *snap;
+    size_t connected = 0;
+
+    vmh_engine_publish(agent->engine);
+    snap = vmh_engine_snapshot(agent->engine);
+    for (size_t i = 0; i < snap->n_hosts; i++)
+        connected += snap->hosts[i].connection == VMH_CONN_CONNECTED;
+    log_info("agent", "vmhealthd %s ready: %zu of %zu hosts connected, %zu VMs", VMH_VERSION,
+             connected, snap->n_hosts, snap->n_vms);
+    vmh_snapshot_unref(snap);
+    sd_notify(0, "READY=1");
+}
+
+static void
+vmh_agent_start_hosts(void *opaque)
+{
+    struct vmh_agent *agent = opaque;
+    const struct vmh_config *cfg = vmh_engine_config(agent->engine);
+
+    if (!cfg->n_hosts)
+        log_warn("agent", "no host is configured: there is nothing to watch");
+    for (size_t i = 0; i < cfg->n_hosts; i++)
+        vmh_virt_add_host(agent->virt, cfg->hosts[i].name, cfg->hosts[i].uri);
+    vmh_virt_on_first_round(agent->virt, vmh_agent_ready, agent);
+}
+
+static int
+vmh_agent_signals(struct vmh_agent *agent)
+{
+    sigset_t set;
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    /* Blocked before any thread starts, so that every thread inherits it and
+     * the signals reach only the signalfd. */
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+        return -1;
+    agent->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (agent->sigfd < 0 || pipe(agent->quit_pipe) < 0) {
+        log_err("agent", "cannot set up signal handling: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void
+vmh_agent_stop(void *opaque)
+{
+    struct vmh_agent *agent = opaque;
+
+    vmh_loop_unwatch_fd(agent->sig_watch);
+    vmh_virt_free(agent->virt);
+    agent->virt = NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 'C'},
+        {"foreground", no_argument, NULL, 'f'},
+        {"debug", no_argument, NULL, 'd'},
+        {"debug-only", required_argument, NULL, 'D'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct vmh_agent agent = {
+        .config_path = VMH_DEFAULT_CONFIG, .sigfd = -1, .sig_watch = -1, .quit_pipe = {-1, -1}};
+    struct vmh_config *cfg = NULL;
+    bool check_only = false, foreground = false;
+    const char *debug = NULL;
+    char *err = NULL;
+    int opt, rc = EXIT_FAILURE;
+    char c;
+
+    while ((opt = getopt_long(argc, argv, "c:fdD:Vh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            agent.config_path = optarg;
+            break;
+        case 'C':
+            check_only = true;
+            break;
+        case 'f':
+            foreground = true;
+            break;
+        case 'd':
+            debug = "all";
+            break;
+        case 'D':
+            debug = optarg;
+            break;
+        case 'V':
+            printf("vmhealthd %s\n", VMH_VERSION);
+            return EXIT_SUCCESS;
+        case 'h':
+            vmh_usage(stdout);
+            return EXIT_SUCCESS;
+        default:
+            vmh_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vmhealthd: unexpected argument '%s'\n", argv[optind]);
+        vmh_usage(stderr);
+        return 2;
+    }
+
+    vmh_log_init("vmhealthd", foreground || check_only, debug);
+    vmh_log_route_libyang();
+    vmh_log_route_libvirt();
+    xmlInitParser();
+
+    if (vmh_yang_ctx_new(NULL, &agent.ctx) < 0)
+        goto cleanup;
+    if (vmh_config_load_file(agent.ctx, agent.config_path, &agent.running, &err) < 0) {
+        /* One line, on stderr even when daemonizing: the operator runs this. */
+        fprintf(stderr, "vmhealthd: invalid configuration: %s\n", err);
+        if (!foreground && !check_only)
+            log_err("config", "invalid configuration: %s", err);
+        goto cleanup;
+    }
+    if (vmh_config_build(agent.running, &cfg) < 0) {
+        log_err("config", "out of memory reading the configuration");
+        goto cleanup;
+    }
+    if (check_only) {
+        printf("vmhealthd: configuration %s is valid (%zu hosts, %zu VNF managers, "
+               "%zu VM assignments)\n",
+               agent.config_path, cfg->n_hosts, cfg->n_managers, cfg->n_assignments);
+        rc = EXIT_SUCCESS;
+        goto cleanup;
+    }
+    agent.state_dir = strdup(cfg->state_dir);
+    /* The journal and state kept here are the operator's business only. */
+    if (vmh_file_mkdir_p(agent.state_dir, 0700) < 0 || chmod(agent.state_dir, 0700) < 0) {
+        fprintf(stderr, "vmhealthd: state directory %s: %s\n", agent.state_dir, strerror(errno));
+        goto cleanup;
+    }
+
+    if (!foreground && daemon(0, 0) < 0) {
+        fprintf(stderr, "vmhealthd: cannot go to the background: %s\n", strerror(errno));
+        goto cleanup;
+    }
+    if (vmh_agent_signals(&agent) < 0 || vmh_loop_new(&agent.loop) < 0)
+        goto cleanup;
+    agent.engine = vmh_engine_new(agent.loop, cfg);
+    cfg = NULL;
+    agent.virt = vmh_virt_new(agent.loop, agent.engine);
+    agent.sig_watch = vmh_loop_watch_fd(agent.loop, agent.sigfd, vmh_agent_signal_cb, &agent);
+    log_info("agent", "vmhealthd %s starting with %s", VMH_VERSION, agent.config_path);
+    if (vmh_loop_start(agent.loop) < 0)
+        goto cleanup;
+    vmh_loop_post(agent.loop, vmh_agent_start_hosts, &agent);
+
+    while (read(agent.quit_pipe[0], &c, 1) < 0 && errno == EINTR)
+        ;
+    sd_notify(0, "STOPPING=1");
+    vmh_loop_post(agent.loop, vmh_agent_stop, &agent);
+    vmh_loop_stop(agent.loop);
+    log_info("agent", "stopped");
+    rc = EXIT_SUCCESS;
+
+cleanup:
+    vmh_virt_free(agent.virt);
+    vmh_loop_free(agent.loop);
+    vmh_engine_free(agent.engine);
+    vmh_config_free(cfg);
+    lyd_free_siblings(agent.running);
+    ly_ctx_destroy(agent.ctx);
+    free(agent.state_dir);
+    free(err);
+    if (agent.sigfd >= 0)
+        close(agent.sigfd);
+    for (int i = 0; i < 2; i++)
+        if (agent.quit_pipe[i] >= 0)
+            close(agent.quit_pipe[i]);
+    return rc;
+}
