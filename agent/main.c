@@ -136,6 +136,22 @@ vmh_agent_ready(void *opaque)
 }
 
 static void
+vmh_agent_host_added(const struct vmh_host_conf *host, void *opaque)
+{
+    struct vmh_agent *agent = opaque;
+
+    vmh_virt_add_host(agent->virt, host->name, host->uri);
+}
+
+static void
+vmh_agent_host_removed(const char *name, void *opaque)
+{
+    struct vmh_agent *agent = opaque;
+
+    vmh_virt_remove_host(agent->virt, name);
+}
+
+static void
 vmh_agent_start_hosts(void *opaque)
 {
     struct vmh_agent *agent = opaque;
@@ -278,6 +294,11 @@ main(int argc, char **argv)
     agent.engine = vmh_engine_new(agent.loop, cfg);
     cfg = NULL;
     agent.virt = vmh_virt_new(agent.loop, agent.engine);
+    vmh_engine_set_hooks(agent.engine, &(struct vmh_engine_hooks){
+                                           .host_added = vmh_agent_host_added,
+                                           .host_removed = vmh_agent_host_removed,
+                                           .opaque = &agent,
+                                       });
     agent.sig_watch = vmh_loop_watch_fd(agent.loop, agent.sigfd, vmh_agent_signal_cb, &agent);
     log_info("agent", "vmhealthd %s starting with %s", VMH_VERSION, agent.config_path);
     if (vmh_loop_start(agent.loop) < 0)

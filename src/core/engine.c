@@ -5,15 +5,27 @@
 #include "util/time.h"
 
 #include <glib.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Cleared faults kept for the state data and SNMP/NETCONF readers. */
+#define VMH_FAULT_HISTORY 256
+
 struct vmh_host {
+    char *name;
     const struct vmh_host_conf *conf; /* points into engine->cfg */
+    uint32_t index;
     enum vmh_connection connection;
     char *last_error;
     uint32_t vm_count;
+    bool sysfs_monitoring;
+    struct vmh_sensor_snap *sensors; /* names owned here */
+    size_t n_sensors;
+    uint64_t mem_corrected;
+    uint64_t mem_uncorrected;
 };
 
 struct vmh_vm {
@@ -24,14 +36,48 @@ struct vmh_vm {
     uint32_t ppt;
     enum vmh_ppt_source ppt_source;
     enum vmh_migration_state migration;
+    int64_t deadline_ms; /* the running window's end, 0 when none */
+    char *target_host;
+    char *migration_error;
+};
+
+struct vmh_fault {
+    uint64_t id;
+    char *key; /* host|vm|resource|cause: one active fault per key */
+    char *host;
+    char *vm_uuid; /* NULL: host-level */
+    enum vmh_cause cause;
+    enum vmh_severity severity;
+    int64_t detected_ms;
+    int64_t cleared_ms;
+    char *value;
+    char *description;
+};
+
+struct vmh_observer {
+    vmh_event_fn fn;
+    void *opaque;
 };
 
 struct vmh_engine {
     struct vmh_loop *loop;
     struct vmh_config *cfg;
-    struct vmh_host *hosts; /* parallel to cfg->hosts */
-    size_t n_hosts;
-    GHashTable *vms; /* uuid -> struct vmh_vm */
+    GHashTable *hosts; /* name -> struct vmh_host */
+    uint32_t next_host_index;
+    GHashTable *vms;          /* uuid -> struct vmh_vm */
+    GHashTable *faults;       /* key -> active struct vmh_fault */
+    GHashTable *faults_by_id; /* id -> active struct vmh_fault (not owned) */
+    GQueue *history;          /* cleared struct vmh_fault, oldest first */
+    uint64_t next_fault_id;
+    GArray *observers;
+    struct vmh_engine_hooks hooks;
+
+    uint64_t faults_detected;
+    uint64_t migrations_started;
+    uint64_t migrations_completed;
+    uint64_t migrations_failed;
+    guint64 notifications_sent; /* atomics: front ends count */
+    guint64 traps_sent;
 
     pthread_mutex_t snap_lock;
     struct vmh_snapshot *snap;
@@ -39,19 +85,29 @@ struct vmh_engine {
     int publish_timer;
 };
 
-/* The snapshot and the strings it points to live in one allocation group. */
+/* The snapshot and the strings it points to live and die together. */
 struct vmh_snapshot_priv {
     struct vmh_snapshot pub;
     gint refs;
     GStringChunk *strings;
+    struct vmh_sensor_snap *sensors;
 };
 
-static struct vmh_host *
-vmh_engine_host(struct vmh_engine *engine, const char *name)
-{
-    const struct vmh_host_conf *conf = vmh_config_find_host(engine->cfg, name);
+static void vmh_engine_publish_later(struct vmh_engine *engine);
 
-    return conf ? &engine->hosts[conf - engine->cfg->hosts] : NULL;
+/* --- small helpers --- */
+
+static void
+vmh_host_free(void *opaque)
+{
+    struct vmh_host *host = opaque;
+
+    for (size_t i = 0; i < host->n_sensors; i++)
+        g_free((char *)host->sensors[i].name);
+    g_free(host->sensors);
+    g_free(host->name);
+    g_free(host->last_error);
+    g_free(host);
 }
 
 static void
@@ -60,30 +116,74 @@ vmh_vm_free(void *opaque)
     struct vmh_vm *vm = opaque;
 
     vmh_domain_info_clear(&vm->info);
-    free(vm->manager);
-    free(vm);
+    g_free(vm->manager);
+    g_free(vm->target_host);
+    g_free(vm->migration_error);
+    g_free(vm);
 }
 
-static void vmh_engine_publish_later(struct vmh_engine *engine);
+static void
+vmh_fault_free(void *opaque)
+{
+    struct vmh_fault *f = opaque;
+
+    if (!f)
+        return;
+    g_free(f->key);
+    g_free(f->host);
+    g_free(f->vm_uuid);
+    g_free(f->value);
+    g_free(f->description);
+    g_free(f);
+}
+
+static struct vmh_host *
+vmh_engine_host(struct vmh_engine *engine, const char *name)
+{
+    return name ? g_hash_table_lookup(engine->hosts, name) : NULL;
+}
+
+static void
+vmh_engine_emit(struct vmh_engine *engine, const struct vmh_event *ev)
+{
+    for (guint i = 0; i < engine->observers->len; i++) {
+        const struct vmh_observer *o = &g_array_index(engine->observers, struct vmh_observer, i);
+
+        o->fn(ev, o->opaque);
+    }
+}
+
+static void
+vmh_engine_host_add(struct vmh_engine *engine, const struct vmh_host_conf *conf)
+{
+    struct vmh_host *host = g_new0(struct vmh_host, 1);
+
+    host->name = g_strdup(conf->name);
+    host->conf = conf;
+    host->index = ++engine->next_host_index;
+    host->connection = VMH_CONN_DISCONNECTED;
+    g_hash_table_insert(engine->hosts, host->name, host);
+}
+
+/* --- life --- */
 
 struct vmh_engine *
 vmh_engine_new(struct vmh_loop *loop, struct vmh_config *cfg)
 {
-    struct vmh_engine *engine = calloc(1, sizeof *engine);
+    struct vmh_engine *engine = g_new0(struct vmh_engine, 1);
 
-    if (!engine)
-        return NULL;
     engine->loop = loop;
     engine->cfg = cfg;
-    engine->n_hosts = cfg->n_hosts;
-    engine->hosts = calloc(cfg->n_hosts ? cfg->n_hosts : 1, sizeof *engine->hosts);
+    engine->hosts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, vmh_host_free);
     engine->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, vmh_vm_free);
+    engine->faults = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, vmh_fault_free);
+    engine->faults_by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
+    engine->history = g_queue_new();
+    engine->observers = g_array_new(FALSE, FALSE, sizeof(struct vmh_observer));
     pthread_mutex_init(&engine->snap_lock, NULL);
     engine->publish_timer = -1;
-    for (size_t i = 0; i < cfg->n_hosts; i++) {
-        engine->hosts[i].conf = &cfg->hosts[i];
-        engine->hosts[i].connection = VMH_CONN_DISCONNECTED;
-    }
+    for (size_t i = 0; i < cfg->n_hosts; i++)
+        vmh_engine_host_add(engine, &cfg->hosts[i]);
     vmh_engine_publish(engine);
     return engine;
 }
@@ -95,13 +195,15 @@ vmh_engine_free(struct vmh_engine *engine)
         return;
     vmh_loop_timer_cancel(engine->publish_timer);
     g_hash_table_destroy(engine->vms);
-    for (size_t i = 0; i < engine->n_hosts; i++)
-        free(engine->hosts[i].last_error);
-    free(engine->hosts);
+    g_hash_table_destroy(engine->faults_by_id);
+    g_hash_table_destroy(engine->faults);
+    g_queue_free_full(engine->history, vmh_fault_free);
+    g_hash_table_destroy(engine->hosts);
+    g_array_free(engine->observers, TRUE);
     vmh_snapshot_unref(engine->snap);
     pthread_mutex_destroy(&engine->snap_lock);
     vmh_config_free(engine->cfg);
-    free(engine);
+    g_free(engine);
 }
 
 const struct vmh_config *
@@ -109,6 +211,29 @@ vmh_engine_config(const struct vmh_engine *engine)
 {
     return engine->cfg;
 }
+
+struct vmh_loop *
+vmh_engine_loop(const struct vmh_engine *engine)
+{
+    return engine->loop;
+}
+
+int
+vmh_engine_observe(struct vmh_engine *engine, vmh_event_fn fn, void *opaque)
+{
+    struct vmh_observer o = {.fn = fn, .opaque = opaque};
+
+    g_array_append_val(engine->observers, o);
+    return 0;
+}
+
+void
+vmh_engine_set_hooks(struct vmh_engine *engine, const struct vmh_engine_hooks *hooks)
+{
+    engine->hooks = *hooks;
+}
+
+/* --- policy --- */
 
 /* Recomputes a VM's manager and preprocessing time; logs when they change. */
 static void
@@ -128,12 +253,217 @@ vmh_engine_vm_apply_policy(struct vmh_engine *engine, struct vmh_vm *vm)
     if (eff.clamped && changed)
         log_info("core", "vm %s (%s): preprocessing time clamped to max-preprocessing-time %u s",
                  vm->info.name, vm->info.uuid, eff.ppt);
-    free(vm->manager);
-    vm->manager = eff.manager ? strdup(eff.manager) : NULL;
+    g_free(vm->manager);
+    vm->manager = g_strdup(eff.manager);
     vm->manager_configured = eff.manager_configured;
     vm->ppt = eff.ppt;
     vm->ppt_source = eff.source;
 }
+
+/* --- faults --- */
+
+static bool
+vmh_fault_affects(const struct vmh_fault *f, const struct vmh_vm *vm)
+{
+    if (f->vm_uuid)
+        return !strcmp(f->vm_uuid, vm->info.uuid);
+    return !strcmp(f->host, vm->host->name);
+}
+
+/* The worst active fault affecting a VM, NULL when none. */
+static const struct vmh_fault *
+vmh_engine_vm_worst_fault(struct vmh_engine *engine, const struct vmh_vm *vm)
+{
+    const struct vmh_fault *worst = NULL;
+    GHashTableIter it;
+    gpointer value;
+
+    g_hash_table_iter_init(&it, engine->faults);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        const struct vmh_fault *f = value;
+
+        if (vmh_fault_affects(f, vm) && (!worst || f->severity < worst->severity))
+            worst = f;
+    }
+    return worst;
+}
+
+static enum vmh_health
+vmh_health_of_severity(enum vmh_severity s)
+{
+    return s == VMH_SEV_WARNING ? VMH_HEALTH_SUB_HEALTH : VMH_HEALTH_FAULTY;
+}
+
+static enum vmh_health
+vmh_engine_host_health(struct vmh_engine *engine, const struct vmh_host *host)
+{
+    enum vmh_health health = VMH_HEALTH_NORMAL;
+    GHashTableIter it;
+    gpointer value;
+
+    if (host->connection != VMH_CONN_CONNECTED)
+        return VMH_HEALTH_UNREACHABLE;
+    g_hash_table_iter_init(&it, engine->faults);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        const struct vmh_fault *f = value;
+        enum vmh_health h;
+
+        if (f->vm_uuid || strcmp(f->host, host->name))
+            continue;
+        h = vmh_health_of_severity(f->severity);
+        if (h > health)
+            health = h;
+    }
+    return health;
+}
+
+static enum vmh_health
+vmh_engine_vm_health(struct vmh_engine *engine, const struct vmh_vm *vm, enum vmh_cause *cause)
+{
+    const struct vmh_fault *worst = vmh_engine_vm_worst_fault(engine, vm);
+    enum vmh_health health = VMH_HEALTH_NORMAL;
+
+    *cause = worst ? worst->cause : VMH_CAUSE_NONE;
+    if (vm->host->connection != VMH_CONN_CONNECTED)
+        return VMH_HEALTH_UNREACHABLE;
+    if (worst)
+        health = vmh_health_of_severity(worst->severity);
+    return health;
+}
+
+static void
+vmh_engine_vm_event(struct vmh_engine *engine, enum vmh_event_type type, const struct vmh_vm *vm,
+                    const struct vmh_fault *f, bool cancelled)
+{
+    struct vmh_event ev = {
+        .type = type,
+        .time_ms = vmh_time_real_ms(),
+        .vm_uuid = vm ? vm->info.uuid : NULL,
+        .vm_name = vm ? vm->info.name : NULL,
+        .host = vm ? vm->host->name : f->host,
+        .vnf_manager = vm ? vm->manager : NULL,
+        .fault_id = f->id,
+        .cause = f->cause,
+        .severity = f->severity,
+        .ppt = vm ? vm->ppt : 0,
+        .deadline_ms = vm ? vm->deadline_ms : 0,
+        .migration_cancelled = cancelled,
+    };
+
+    vmh_engine_emit(engine, &ev);
+}
+
+/* Tells the VNF managers: one vm-abnormal per VM the fault affects.  A VM
+ * gets its window when the first fault touches it; later faults keep it. */
+static void
+vmh_engine_notify_abnormal(struct vmh_engine *engine, const struct vmh_fault *f)
+{
+    GHashTableIter it;
+    gpointer value;
+    size_t n = 0;
+
+    g_hash_table_iter_init(&it, engine->vms);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        struct vmh_vm *vm = value;
+
+        if (!vmh_fault_affects(f, vm))
+            continue;
+        if (!vm->deadline_ms)
+            vm->deadline_ms = vmh_time_real_ms() + (int64_t)vm->ppt * 1000;
+        vmh_engine_vm_event(engine, VMH_EV_VM_ABNORMAL, vm, f, false);
+        n++;
+    }
+    log_info("core", "fault %" PRIu64 " %s (%s) on %s%s%s: %zu VMs notified", f->id,
+             vmh_cause_str(f->cause), vmh_severity_str(f->severity), f->host,
+             f->vm_uuid ? " vm " : "", f->vm_uuid ? f->vm_uuid : "", n);
+}
+
+static char *
+vmh_fault_key(const char *host, const char *vm_uuid, const char *resource, enum vmh_cause cause)
+{
+    return g_strdup_printf("%s|%s|%s|%d", host ? host : "", vm_uuid ? vm_uuid : "",
+                           resource ? resource : "", (int)cause);
+}
+
+uint64_t
+vmh_engine_raise_fault(struct vmh_engine *engine, const struct vmh_fault_report *r)
+{
+    char *key = vmh_fault_key(r->host, r->vm_uuid, r->resource, r->cause);
+    struct vmh_fault *f = g_hash_table_lookup(engine->faults, key);
+
+    if (f) {
+        bool worse = r->severity < f->severity;
+
+        g_free(key);
+        if (g_strcmp0(f->value, r->value)) {
+            g_free(f->value);
+            f->value = g_strdup(r->value);
+            vmh_engine_publish_later(engine);
+        }
+        if (worse) {
+            /* The same fault grown worse is news to the managers. */
+            f->severity = r->severity;
+            vmh_engine_notify_abnormal(engine, f);
+        }
+        return f->id;
+    }
+    f = g_new0(struct vmh_fault, 1);
+    f->id = ++engine->next_fault_id;
+    f->key = key;
+    f->host = g_strdup(r->host);
+    f->vm_uuid = g_strdup(r->vm_uuid);
+    f->cause = r->cause;
+    f->severity = r->severity;
+    f->detected_ms = vmh_time_real_ms();
+    f->value = g_strdup(r->value);
+    f->description = g_strdup(r->description);
+    g_hash_table_insert(engine->faults, f->key, f);
+    g_hash_table_insert(engine->faults_by_id, &f->id, f);
+    engine->faults_detected++;
+    vmh_engine_notify_abnormal(engine, f);
+    vmh_engine_publish_later(engine);
+    return f->id;
+}
+
+static void
+vmh_engine_clear(struct vmh_engine *engine, struct vmh_fault *f)
+{
+    GHashTableIter it;
+    gpointer value;
+
+    g_hash_table_steal(engine->faults, f->key);
+    g_hash_table_remove(engine->faults_by_id, &f->id);
+    f->cleared_ms = vmh_time_real_ms();
+    log_info("core", "fault %" PRIu64 " %s on %s cleared", f->id, vmh_cause_str(f->cause), f->host);
+    g_hash_table_iter_init(&it, engine->vms);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        struct vmh_vm *vm = value;
+
+        if (!vmh_fault_affects(f, vm))
+            continue;
+        if (!vmh_engine_vm_worst_fault(engine, vm))
+            vm->deadline_ms = 0;
+        vmh_engine_vm_event(engine, VMH_EV_FAULT_CLEARED, vm, f, false);
+    }
+    g_queue_push_tail(engine->history, f);
+    while (g_queue_get_length(engine->history) > VMH_FAULT_HISTORY)
+        vmh_fault_free(g_queue_pop_head(engine->history));
+    vmh_engine_publish_later(engine);
+}
+
+void
+vmh_engine_clear_fault_of(struct vmh_engine *engine, const char *host, const char *vm_uuid,
+                          const char *resource, enum vmh_cause cause)
+{
+    char *key = vmh_fault_key(host, vm_uuid, resource, cause);
+    struct vmh_fault *f = g_hash_table_lookup(engine->faults, key);
+
+    g_free(key);
+    if (f)
+        vmh_engine_clear(engine, f);
+}
+
+/* --- inventory --- */
 
 static void
 vmh_engine_recount(struct vmh_engine *engine)
@@ -141,8 +471,9 @@ vmh_engine_recount(struct vmh_engine *engine)
     GHashTableIter it;
     gpointer value;
 
-    for (size_t i = 0; i < engine->n_hosts; i++)
-        engine->hosts[i].vm_count = 0;
+    g_hash_table_iter_init(&it, engine->hosts);
+    while (g_hash_table_iter_next(&it, NULL, &value))
+        ((struct vmh_host *)value)->vm_count = 0;
     g_hash_table_iter_init(&it, engine->vms);
     while (g_hash_table_iter_next(&it, NULL, &value))
         ((struct vmh_vm *)value)->host->vm_count++;
@@ -157,34 +488,29 @@ vmh_engine_vm_upsert(struct vmh_engine *engine, struct vmh_host *host, struct vm
     if (vm && vm->host != host) {
         if (vm->host->connection == VMH_CONN_CONNECTED) {
             log_warn("core", "vm %s (%s) is defined on both %s and %s; keeping it on %s", dom->name,
-                     dom->uuid, vm->host->conf->name, host->conf->name, vm->host->conf->name);
+                     dom->uuid, vm->host->name, host->name, vm->host->name);
             vmh_domain_info_clear(dom);
             return;
         }
         log_info("core", "vm %s (%s) moved from unreachable host %s to %s", dom->name, dom->uuid,
-                 vm->host->conf->name, host->conf->name);
+                 vm->host->name, host->name);
         vm->host->vm_count--;
         vm->host = host;
         host->vm_count++;
     }
     if (!vm) {
-        vm = calloc(1, sizeof *vm);
-        if (!vm) {
-            log_err("core", "out of memory adding vm %s", dom->uuid);
-            vmh_domain_info_clear(dom);
-            return;
-        }
+        vm = g_new0(struct vmh_vm, 1);
         vm->host = host;
         vm->info = *dom;
         memset(dom, 0, sizeof *dom);
         g_hash_table_insert(engine->vms, vm->info.uuid, vm);
         host->vm_count++;
         vmh_engine_vm_apply_policy(engine, vm);
-        log_info(
-            "core", "vm %s (%s) on %s: %s, %u MiB, %u vCPU, manager %s, preprocessing %u s (%s)",
-            vm->info.name, vm->info.uuid, host->conf->name, vmh_power_state_str(vm->info.power),
-            (unsigned)(vm->info.memory_kib / 1024), vm->info.vcpus,
-            vm->manager ? vm->manager : "none", vm->ppt, vmh_ppt_source_str(vm->ppt_source));
+        log_info("core",
+                 "vm %s (%s) on %s: %s, %u MiB, %u vCPU, manager %s, preprocessing %u s (%s)",
+                 vm->info.name, vm->info.uuid, host->name, vmh_power_state_str(vm->info.power),
+                 (unsigned)(vm->info.memory_kib / 1024), vm->info.vcpus,
+                 vm->manager ? vm->manager : "none", vm->ppt, vmh_ppt_source_str(vm->ppt_source));
         if (vm->info.meta.error)
             log_warn("virt", "vm %s (%s): assignment metadata: %s", vm->info.name, vm->info.uuid,
                      vm->info.meta.error);
@@ -195,12 +521,29 @@ vmh_engine_vm_upsert(struct vmh_engine *engine, struct vmh_host *host, struct vm
         log_warn("virt", "vm %s (%s): assignment metadata: %s", dom->name, dom->uuid,
                  dom->meta.error);
     if (dom->power != vm->info.power)
-        log_info("core", "vm %s (%s) on %s: %s -> %s", dom->name, dom->uuid, host->conf->name,
+        log_info("core", "vm %s (%s) on %s: %s -> %s", dom->name, dom->uuid, host->name,
                  vmh_power_state_str(vm->info.power), vmh_power_state_str(dom->power));
     vmh_domain_info_clear(&vm->info);
     vm->info = *dom;
     memset(dom, 0, sizeof *dom);
     vmh_engine_vm_apply_policy(engine, vm);
+}
+
+static void
+vmh_engine_vm_forget(struct vmh_engine *engine, struct vmh_vm *vm)
+{
+    GList *keys = g_hash_table_get_values(engine->faults);
+
+    /* Its own faults go with it; host-level ones stay with the host. */
+    for (GList *l = keys; l; l = l->next) {
+        struct vmh_fault *f = l->data;
+
+        if (f->vm_uuid && !strcmp(f->vm_uuid, vm->info.uuid))
+            vmh_engine_clear(engine, f);
+    }
+    g_list_free(keys);
+    vm->host->vm_count--;
+    g_hash_table_remove(engine->vms, vm->info.uuid);
 }
 
 void
@@ -209,15 +552,14 @@ vmh_engine_host_connected(struct vmh_engine *engine, const char *name, struct vm
 {
     struct vmh_host *host = vmh_engine_host(engine, name);
     GHashTable *seen;
-    GHashTableIter it;
-    gpointer value;
+    GList *vms;
 
     if (!host) {
         vmh_domain_info_free_array(doms, n_doms);
         return;
     }
     host->connection = VMH_CONN_CONNECTED;
-    free(host->last_error);
+    g_free(host->last_error);
     host->last_error = NULL;
 
     seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -228,20 +570,22 @@ vmh_engine_host_connected(struct vmh_engine *engine, const char *name, struct vm
         g_hash_table_add(seen, uuid);
     }
     /* What the host no longer has was undefined while we were away. */
-    g_hash_table_iter_init(&it, engine->vms);
-    while (g_hash_table_iter_next(&it, NULL, &value)) {
-        struct vmh_vm *vm = value;
+    vms = g_hash_table_get_values(engine->vms);
+    for (GList *l = vms; l; l = l->next) {
+        struct vmh_vm *vm = l->data;
 
         if (vm->host == host && !g_hash_table_contains(seen, vm->info.uuid)) {
             log_info("core", "vm %s (%s) is gone from %s", vm->info.name, vm->info.uuid,
-                     host->conf->name);
-            g_hash_table_iter_remove(&it);
+                     host->name);
+            vmh_engine_vm_forget(engine, vm);
         }
     }
+    g_list_free(vms);
     g_hash_table_destroy(seen);
     vmh_engine_recount(engine);
     free(doms);
-    log_info("core", "host %s: connected, %u domains", host->conf->name, host->vm_count);
+    log_info("core", "host %s: connected, %u domains", host->name, host->vm_count);
+    vmh_engine_clear_fault_of(engine, host->name, NULL, NULL, VMH_CAUSE_HOST_UNREACHABLE);
     vmh_engine_publish_later(engine);
 }
 
@@ -249,16 +593,28 @@ void
 vmh_engine_host_disconnected(struct vmh_engine *engine, const char *name, const char *reason)
 {
     struct vmh_host *host = vmh_engine_host(engine, name);
+    bool was_connected;
 
     if (!host)
         return;
-    if (host->connection == VMH_CONN_CONNECTED)
-        log_warn("core", "host %s: disconnected (%s); its %u VMs are kept as last seen", name,
-                 reason ? reason : "unknown reason", host->vm_count);
+    was_connected = host->connection == VMH_CONN_CONNECTED;
     host->connection = VMH_CONN_DISCONNECTED;
     if (g_strcmp0(host->last_error, reason) != 0) {
-        free(host->last_error);
-        host->last_error = reason ? strdup(reason) : NULL;
+        g_free(host->last_error);
+        host->last_error = g_strdup(reason);
+    }
+    if (was_connected) {
+        struct vmh_fault_report r = {
+            .host = name,
+            .cause = VMH_CAUSE_HOST_UNREACHABLE,
+            .severity = VMH_SEV_CRITICAL,
+            .value = reason,
+            .description = "the hypervisor connection was lost",
+        };
+
+        log_warn("core", "host %s: disconnected (%s); its %u VMs are kept as last seen", name,
+                 reason ? reason : "unknown reason", host->vm_count);
+        vmh_engine_raise_fault(engine, &r);
     }
     vmh_engine_publish_later(engine);
 }
@@ -276,13 +632,21 @@ vmh_engine_domain_update(struct vmh_engine *engine, const char *name, struct vmh
     vmh_engine_publish_later(engine);
 }
 
+static struct vmh_vm *
+vmh_engine_vm_on(struct vmh_engine *engine, const char *host, const char *uuid)
+{
+    struct vmh_vm *vm = g_hash_table_lookup(engine->vms, uuid);
+
+    return vm && !strcmp(vm->host->name, host) ? vm : NULL;
+}
+
 void
 vmh_engine_domain_power(struct vmh_engine *engine, const char *name, const char *uuid,
                         enum vmh_power_state power)
 {
-    struct vmh_vm *vm = g_hash_table_lookup(engine->vms, uuid);
+    struct vmh_vm *vm = vmh_engine_vm_on(engine, name, uuid);
 
-    if (!vm || strcmp(vm->host->conf->name, name) != 0)
+    if (!vm)
         return;
     if (power == VMH_POWER_SHUTOFF && !vm->info.persistent) {
         /* A transient domain ceases to exist when it stops. */
@@ -299,28 +663,270 @@ vmh_engine_domain_power(struct vmh_engine *engine, const char *name, const char 
 void
 vmh_engine_domain_removed(struct vmh_engine *engine, const char *name, const char *uuid)
 {
-    struct vmh_vm *vm = g_hash_table_lookup(engine->vms, uuid);
+    struct vmh_vm *vm = vmh_engine_vm_on(engine, name, uuid);
 
-    if (!vm || strcmp(vm->host->conf->name, name) != 0)
+    if (!vm)
         return;
     log_info("core", "vm %s (%s) undefined on %s", vm->info.name, uuid, name);
-    vm->host->vm_count--;
-    g_hash_table_remove(engine->vms, uuid);
+    vmh_engine_vm_forget(engine, vm);
     vmh_engine_publish_later(engine);
 }
 
-/* --- snapshots --- */
+/* --- configuration --- */
 
-static enum vmh_health
-vmh_engine_host_health(const struct vmh_host *host)
+void
+vmh_engine_apply_config(struct vmh_engine *engine, struct vmh_config *cfg)
 {
-    return host->connection == VMH_CONN_CONNECTED ? VMH_HEALTH_NORMAL : VMH_HEALTH_UNREACHABLE;
+    struct vmh_config *old = engine->cfg;
+    GList *hosts = g_hash_table_get_values(engine->hosts);
+    GHashTableIter it;
+    gpointer value;
+
+    engine->cfg = cfg;
+    /* Hosts gone, or whose URI changed, are released with their VMs. */
+    for (GList *l = hosts; l; l = l->next) {
+        struct vmh_host *host = l->data;
+        const struct vmh_host_conf *conf = vmh_config_find_host(cfg, host->name);
+        GList *vms, *faults;
+
+        if (conf && !strcmp(conf->uri, host->conf->uri)) {
+            host->conf = conf;
+            continue;
+        }
+        log_info("core", "host %s: %s", host->name,
+                 conf ? "URI changed, reconnecting" : "removed from the configuration");
+        if (engine->hooks.host_removed)
+            engine->hooks.host_removed(host->name, engine->hooks.opaque);
+        vms = g_hash_table_get_values(engine->vms);
+        for (GList *v = vms; v; v = v->next)
+            if (((struct vmh_vm *)v->data)->host == host)
+                vmh_engine_vm_forget(engine, v->data);
+        g_list_free(vms);
+        faults = g_hash_table_get_values(engine->faults);
+        for (GList *f = faults; f; f = f->next)
+            if (!strcmp(((struct vmh_fault *)f->data)->host, host->name))
+                vmh_engine_clear(engine, f->data);
+        g_list_free(faults);
+        g_hash_table_remove(engine->hosts, host->name);
+    }
+    g_list_free(hosts);
+    for (size_t i = 0; i < cfg->n_hosts; i++) {
+        if (vmh_engine_host(engine, cfg->hosts[i].name))
+            continue;
+        vmh_engine_host_add(engine, &cfg->hosts[i]);
+        log_info("core", "host %s: added (%s)", cfg->hosts[i].name, cfg->hosts[i].uri);
+        if (engine->hooks.host_added)
+            engine->hooks.host_added(&cfg->hosts[i], engine->hooks.opaque);
+    }
+    /* Managers and times may have changed; a running window keeps its
+     * deadline, the new time applies to windows not yet started. */
+    g_hash_table_iter_init(&it, engine->vms);
+    while (g_hash_table_iter_next(&it, NULL, &value))
+        vmh_engine_vm_apply_policy(engine, value);
+    vmh_config_free(old);
+    vmh_engine_publish_later(engine);
 }
+
+/* --- commands from front ends --- */
+
+struct vmh_engine_call {
+    struct vmh_engine *engine;
+    const char *host;
+    const char *vm_uuid;
+    const char *target;
+    enum vmh_cause cause;
+    enum vmh_severity severity;
+    const char *description;
+    uint64_t fault_id;
+    struct vmh_config *cfg;
+    struct vmh_rpc_result *res;
+};
+
+static void vmh_rpc_fail(struct vmh_rpc_result *res, enum vmh_rpc_status status, const char *fmt,
+                         ...) G_GNUC_PRINTF(3, 4);
+
+static void
+vmh_rpc_fail(struct vmh_rpc_result *res, enum vmh_rpc_status status, const char *fmt, ...)
+{
+    va_list ap;
+
+    res->status = status;
+    va_start(ap, fmt);
+    vsnprintf(res->message, sizeof res->message, fmt, ap);
+    va_end(ap);
+}
+
+static void
+vmh_engine_report_fault_cb(void *opaque)
+{
+    struct vmh_engine_call *c = opaque;
+    struct vmh_engine *engine = c->engine;
+    struct vmh_fault_report r = {
+        .cause = c->cause,
+        .severity = c->severity,
+        .description = c->description,
+        .resource = "report-fault",
+    };
+    char *vm_uuid = NULL;
+
+    if (c->vm_uuid) {
+        struct vmh_vm *vm;
+
+        vm_uuid = g_ascii_strdown(c->vm_uuid, -1);
+        vm = g_hash_table_lookup(engine->vms, vm_uuid);
+        if (!vm) {
+            vmh_rpc_fail(c->res, VMH_RPC_UNKNOWN_VM, "no VM with UUID %s is known", vm_uuid);
+            g_free(vm_uuid);
+            return;
+        }
+        r.host = vm->host->name;
+        r.vm_uuid = vm_uuid;
+    } else {
+        if (!vmh_engine_host(engine, c->host)) {
+            vmh_rpc_fail(c->res, VMH_RPC_UNKNOWN_HOST, "no host %s is configured", c->host);
+            return;
+        }
+        r.host = c->host;
+    }
+    c->res->status = VMH_RPC_OK;
+    c->res->fault_id = vmh_engine_raise_fault(engine, &r);
+    g_free(vm_uuid);
+}
+
+void
+vmh_engine_rpc_report_fault(struct vmh_engine *engine, const char *host, const char *vm_uuid,
+                            enum vmh_cause cause, enum vmh_severity severity,
+                            const char *description, struct vmh_rpc_result *res)
+{
+    struct vmh_engine_call c = {.engine = engine,
+                                .host = host,
+                                .vm_uuid = vm_uuid,
+                                .cause = cause,
+                                .severity = severity,
+                                .description = description,
+                                .res = res};
+
+    memset(res, 0, sizeof *res);
+    if (!host == !vm_uuid) {
+        vmh_rpc_fail(res, VMH_RPC_INVALID, "name either a host or a VM");
+        return;
+    }
+    if (cause == VMH_CAUSE_NONE || cause >= VMH_CAUSE_COUNT) {
+        vmh_rpc_fail(res, VMH_RPC_INVALID, "unknown cause");
+        return;
+    }
+    vmh_loop_call(engine->loop, vmh_engine_report_fault_cb, &c);
+}
+
+static void
+vmh_engine_clear_fault_cb(void *opaque)
+{
+    struct vmh_engine_call *c = opaque;
+    struct vmh_fault *f = g_hash_table_lookup(c->engine->faults_by_id, &c->fault_id);
+
+    if (!f) {
+        vmh_rpc_fail(c->res, VMH_RPC_UNKNOWN_FAULT, "no active fault has id %" PRIu64, c->fault_id);
+        return;
+    }
+    c->res->status = VMH_RPC_OK;
+    vmh_engine_clear(c->engine, f);
+}
+
+void
+vmh_engine_rpc_clear_fault(struct vmh_engine *engine, uint64_t fault_id, struct vmh_rpc_result *res)
+{
+    struct vmh_engine_call c = {.engine = engine, .fault_id = fault_id, .res = res};
+
+    memset(res, 0, sizeof *res);
+    vmh_loop_call(engine->loop, vmh_engine_clear_fault_cb, &c);
+}
+
+static void
+vmh_engine_migrate_cb(void *opaque)
+{
+    struct vmh_engine_call *c = opaque;
+    char *uuid = g_ascii_strdown(c->vm_uuid, -1);
+
+    if (!g_hash_table_lookup(c->engine->vms, uuid))
+        vmh_rpc_fail(c->res, VMH_RPC_UNKNOWN_VM, "no VM with UUID %s is known", uuid);
+    else if (c->target && !vmh_engine_host(c->engine, c->target))
+        vmh_rpc_fail(c->res, VMH_RPC_UNKNOWN_HOST, "no host %s is configured", c->target);
+    else
+        vmh_rpc_fail(c->res, VMH_RPC_NOT_SUPPORTED,
+                     "cold migration is not available in this version of vmhealthd");
+    g_free(uuid);
+}
+
+void
+vmh_engine_rpc_migration_ready(struct vmh_engine *engine, const char *vm_uuid,
+                               const char *target_host, struct vmh_rpc_result *res)
+{
+    struct vmh_engine_call c = {
+        .engine = engine, .vm_uuid = vm_uuid, .target = target_host, .res = res};
+
+    memset(res, 0, sizeof *res);
+    vmh_loop_call(engine->loop, vmh_engine_migrate_cb, &c);
+}
+
+void
+vmh_engine_rpc_migrate_vm(struct vmh_engine *engine, const char *vm_uuid, const char *target_host,
+                          struct vmh_rpc_result *res)
+{
+    vmh_engine_rpc_migration_ready(engine, vm_uuid, target_host, res);
+}
+
+static void
+vmh_engine_apply_config_cb(void *opaque)
+{
+    struct vmh_engine_call *c = opaque;
+
+    vmh_engine_apply_config(c->engine, c->cfg);
+}
+
+void
+vmh_engine_rpc_apply_config(struct vmh_engine *engine, struct vmh_config *cfg)
+{
+    struct vmh_engine_call c = {.engine = engine, .cfg = cfg};
+
+    vmh_loop_call(engine->loop, vmh_engine_apply_config_cb, &c);
+}
+
+static void
+vmh_engine_publish_later_cb(void *opaque)
+{
+    vmh_engine_publish_later(opaque);
+}
+
+void
+vmh_engine_count(struct vmh_engine *engine, enum vmh_stat stat, uint64_t n)
+{
+    guint64 *counter =
+        stat == VMH_STAT_TRAPS_SENT ? &engine->traps_sent : &engine->notifications_sent;
+
+    __atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
+    vmh_loop_post(engine->loop, vmh_engine_publish_later_cb, engine);
+}
+
+/* --- snapshots --- */
 
 static int
 vmh_vm_snap_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct vmh_vm_snap *)a)->uuid, ((const struct vmh_vm_snap *)b)->uuid);
+}
+
+static int
+vmh_host_snap_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct vmh_host_snap *)a)->name, ((const struct vmh_host_snap *)b)->name);
+}
+
+static int
+vmh_fault_snap_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct vmh_fault_snap *)a)->id, y = ((const struct vmh_fault_snap *)b)->id;
+
+    return x < y ? -1 : x > y;
 }
 
 static const char *
@@ -329,41 +935,67 @@ vmh_snap_str(GStringChunk *chunk, const char *s)
     return s ? g_string_chunk_insert_const(chunk, s) : NULL;
 }
 
+static void
+vmh_snap_fault(struct vmh_snapshot_priv *priv, struct vmh_fault_snap *fs, const struct vmh_fault *f)
+{
+    fs->id = f->id;
+    fs->host = vmh_snap_str(priv->strings, f->host);
+    fs->vm_uuid = vmh_snap_str(priv->strings, f->vm_uuid);
+    fs->cause = f->cause;
+    fs->severity = f->severity;
+    fs->detected_ms = f->detected_ms;
+    fs->cleared_ms = f->cleared_ms;
+    fs->value = vmh_snap_str(priv->strings, f->value);
+    fs->description = vmh_snap_str(priv->strings, f->description);
+}
+
 static struct vmh_snapshot *
 vmh_engine_build_snapshot(struct vmh_engine *engine)
 {
-    struct vmh_snapshot_priv *priv = calloc(1, sizeof *priv);
-    struct vmh_snapshot *snap;
+    struct vmh_snapshot_priv *priv = g_new0(struct vmh_snapshot_priv, 1);
+    struct vmh_snapshot *snap = &priv->pub;
     GHashTableIter it;
     gpointer value;
-    size_t i = 0;
+    size_t i = 0, n_sensors = 0, s = 0;
 
-    if (!priv)
-        return NULL;
-    snap = &priv->pub;
     priv->refs = 1;
     priv->strings = g_string_chunk_new(4096);
     snap->generation = ++engine->generation;
     snap->taken_at_ms = vmh_time_real_ms();
-    snap->n_hosts = engine->n_hosts;
-    snap->hosts = calloc(engine->n_hosts ? engine->n_hosts : 1, sizeof *snap->hosts);
-    snap->n_vms = g_hash_table_size(engine->vms);
-    snap->vms = calloc(snap->n_vms ? snap->n_vms : 1, sizeof *snap->vms);
-    if (!snap->hosts || !snap->vms) {
-        vmh_snapshot_unref(snap);
-        return NULL;
-    }
-    for (size_t h = 0; h < engine->n_hosts; h++) {
-        const struct vmh_host *host = &engine->hosts[h];
-        struct vmh_host_snap *hs = &snap->hosts[h];
 
-        hs->name = vmh_snap_str(priv->strings, host->conf->name);
+    snap->n_hosts = g_hash_table_size(engine->hosts);
+    snap->hosts = g_new0(struct vmh_host_snap, snap->n_hosts + 1);
+    g_hash_table_iter_init(&it, engine->hosts);
+    while (g_hash_table_iter_next(&it, NULL, &value))
+        n_sensors += ((struct vmh_host *)value)->n_sensors;
+    priv->sensors = g_new0(struct vmh_sensor_snap, n_sensors + 1);
+    g_hash_table_iter_init(&it, engine->hosts);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        const struct vmh_host *host = value;
+        struct vmh_host_snap *hs = &snap->hosts[i++];
+
+        hs->index = host->index;
+        hs->name = vmh_snap_str(priv->strings, host->name);
         hs->uri = vmh_snap_str(priv->strings, host->conf->uri);
         hs->connection = host->connection;
         hs->last_error = vmh_snap_str(priv->strings, host->last_error);
-        hs->health = vmh_engine_host_health(host);
+        hs->health = vmh_engine_host_health(engine, host);
         hs->vm_count = host->vm_count;
+        hs->sysfs_monitoring = host->sysfs_monitoring;
+        hs->sensors = &priv->sensors[s];
+        hs->n_sensors = host->n_sensors;
+        for (size_t k = 0; k < host->n_sensors; k++, s++) {
+            priv->sensors[s] = host->sensors[k];
+            priv->sensors[s].name = vmh_snap_str(priv->strings, host->sensors[k].name);
+        }
+        hs->mem_corrected = host->mem_corrected;
+        hs->mem_uncorrected = host->mem_uncorrected;
     }
+    qsort(snap->hosts, snap->n_hosts, sizeof *snap->hosts, vmh_host_snap_cmp);
+
+    snap->n_vms = g_hash_table_size(engine->vms);
+    snap->vms = g_new0(struct vmh_vm_snap, snap->n_vms + 1);
+    i = 0;
     g_hash_table_iter_init(&it, engine->vms);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
         const struct vmh_vm *vm = value;
@@ -371,9 +1003,9 @@ vmh_engine_build_snapshot(struct vmh_engine *engine)
 
         memcpy(vs->uuid, vm->info.uuid, sizeof vs->uuid);
         vs->name = vmh_snap_str(priv->strings, vm->info.name);
-        vs->host = vmh_snap_str(priv->strings, vm->host->conf->name);
+        vs->host = vmh_snap_str(priv->strings, vm->host->name);
         vs->power = vm->info.power;
-        vs->health = vmh_engine_host_health(vm->host);
+        vs->health = vmh_engine_vm_health(engine, vm, &vs->cause);
         vs->manager = vmh_snap_str(priv->strings, vm->manager);
         vs->manager_configured = vm->manager_configured;
         vs->ppt = vm->ppt;
@@ -381,8 +1013,28 @@ vmh_engine_build_snapshot(struct vmh_engine *engine)
         vs->memory_kib = vm->info.memory_kib;
         vs->vcpus = vm->info.vcpus;
         vs->migration = vm->migration;
+        vs->deadline_ms = vm->deadline_ms;
+        vs->target_host = vmh_snap_str(priv->strings, vm->target_host);
+        vs->migration_error = vmh_snap_str(priv->strings, vm->migration_error);
     }
     qsort(snap->vms, snap->n_vms, sizeof *snap->vms, vmh_vm_snap_cmp);
+
+    snap->n_faults = g_hash_table_size(engine->faults) + g_queue_get_length(engine->history);
+    snap->faults = g_new0(struct vmh_fault_snap, snap->n_faults + 1);
+    i = 0;
+    g_hash_table_iter_init(&it, engine->faults);
+    while (g_hash_table_iter_next(&it, NULL, &value))
+        vmh_snap_fault(priv, &snap->faults[i++], value);
+    for (GList *l = engine->history->head; l; l = l->next)
+        vmh_snap_fault(priv, &snap->faults[i++], l->data);
+    qsort(snap->faults, snap->n_faults, sizeof *snap->faults, vmh_fault_snap_cmp);
+
+    snap->stats.faults_detected = engine->faults_detected;
+    snap->stats.migrations_started = engine->migrations_started;
+    snap->stats.migrations_completed = engine->migrations_completed;
+    snap->stats.migrations_failed = engine->migrations_failed;
+    snap->stats.notifications_sent = __atomic_load_n(&engine->notifications_sent, __ATOMIC_RELAXED);
+    snap->stats.traps_sent = __atomic_load_n(&engine->traps_sent, __ATOMIC_RELAXED);
     return snap;
 }
 
@@ -392,10 +1044,6 @@ vmh_engine_publish(struct vmh_engine *engine)
     struct vmh_snapshot *snap = vmh_engine_build_snapshot(engine);
     struct vmh_snapshot *old;
 
-    if (!snap) {
-        log_err("core", "out of memory building a state snapshot; readers keep the previous one");
-        return;
-    }
     pthread_mutex_lock(&engine->snap_lock);
     old = engine->snap;
     engine->snap = snap;
@@ -446,9 +1094,11 @@ vmh_snapshot_unref(struct vmh_snapshot *snap)
     if (!priv || !g_atomic_int_dec_and_test(&priv->refs))
         return;
     g_string_chunk_free(priv->strings);
-    free(snap->hosts);
-    free(snap->vms);
-    free(priv);
+    g_free(priv->sensors);
+    g_free(snap->hosts);
+    g_free(snap->vms);
+    g_free(snap->faults);
+    g_free(priv);
 }
 
 const struct vmh_vm_snap *
@@ -460,4 +1110,14 @@ vmh_snapshot_find_vm(const struct vmh_snapshot *snap, const char *uuid)
         return NULL;
     memcpy(key.uuid, uuid, sizeof key.uuid);
     return bsearch(&key, snap->vms, snap->n_vms, sizeof key, vmh_vm_snap_cmp);
+}
+
+const struct vmh_host_snap *
+vmh_snapshot_find_host(const struct vmh_snapshot *snap, const char *name)
+{
+    struct vmh_host_snap key = {.name = name};
+
+    if (!snap->n_hosts || !name)
+        return NULL;
+    return bsearch(&key, snap->hosts, snap->n_hosts, sizeof key, vmh_host_snap_cmp);
 }

@@ -10,13 +10,30 @@
 
 struct vmh_engine;
 
+/* --- snapshots: what readers see --- */
+
+struct vmh_sensor_snap {
+    const char *name; /* e.g. "coretemp/Package id 0" */
+    double value;     /* degrees Celsius */
+    bool has_high;
+    double high;
+    bool has_critical;
+    double critical;
+};
+
 struct vmh_host_snap {
+    uint32_t index; /* stable for the life of the process (vmhHostIndex) */
     const char *name;
     const char *uri;
     enum vmh_connection connection;
     const char *last_error; /* NULL when none */
     enum vmh_health health;
     uint32_t vm_count;
+    bool sysfs_monitoring; /* hwmon/EDAC readable under sysfs-root */
+    struct vmh_sensor_snap *sensors;
+    size_t n_sensors;
+    uint64_t mem_corrected;
+    uint64_t mem_uncorrected;
 };
 
 struct vmh_vm_snap {
@@ -25,13 +42,38 @@ struct vmh_vm_snap {
     const char *host;
     enum vmh_power_state power;
     enum vmh_health health;
-    const char *manager; /* NULL: no manager */
+    enum vmh_cause cause; /* of the worst active fault affecting the VM */
+    const char *manager;  /* NULL: no manager */
     bool manager_configured;
     uint32_t ppt;
     enum vmh_ppt_source ppt_source;
     uint64_t memory_kib;
     uint16_t vcpus;
     enum vmh_migration_state migration;
+    int64_t deadline_ms; /* real time; 0 when no window runs */
+    const char *target_host;
+    const char *migration_error;
+};
+
+struct vmh_fault_snap {
+    uint64_t id;
+    const char *host;
+    const char *vm_uuid; /* NULL for a host-level fault */
+    enum vmh_cause cause;
+    enum vmh_severity severity;
+    int64_t detected_ms; /* real time */
+    int64_t cleared_ms;  /* 0 while active */
+    const char *value;
+    const char *description;
+};
+
+struct vmh_stats {
+    uint64_t faults_detected;
+    uint64_t notifications_sent;
+    uint64_t traps_sent;
+    uint64_t migrations_started;
+    uint64_t migrations_completed;
+    uint64_t migrations_failed;
 };
 
 /* An immutable picture of the engine's state at one instant.  Readers take
@@ -39,16 +81,73 @@ struct vmh_vm_snap {
 struct vmh_snapshot {
     uint64_t generation;
     int64_t taken_at_ms;         /* real time */
-    struct vmh_host_snap *hosts; /* in configuration order (by name) */
+    struct vmh_host_snap *hosts; /* sorted by name */
     size_t n_hosts;
     struct vmh_vm_snap *vms; /* sorted by uuid */
     size_t n_vms;
+    struct vmh_fault_snap *faults; /* active and recently cleared, by id */
+    size_t n_faults;
+    struct vmh_stats stats;
+};
+
+/* --- events: what the engine tells front ends --- */
+
+enum vmh_event_type {
+    VMH_EV_VM_ABNORMAL,
+    VMH_EV_MIGRATION_STARTED,
+    VMH_EV_MIGRATION_COMPLETED,
+    VMH_EV_MIGRATION_FAILED,
+    VMH_EV_FAULT_CLEARED,
+};
+
+/* One event per affected VM.  Strings live as long as the callback runs. */
+struct vmh_event {
+    enum vmh_event_type type;
+    int64_t time_ms;     /* real time */
+    const char *vm_uuid; /* NULL only for a fault-cleared of a fault that affected no VM */
+    const char *vm_name;
+    const char *host;        /* the VM's host; for migration-failed the host it stays on */
+    const char *vnf_manager; /* the VM's manager, NULL when none: for access control */
+    /* vm-abnormal, fault-cleared */
+    uint64_t fault_id;
+    enum vmh_cause cause;
+    enum vmh_severity severity;
+    uint32_t ppt;
+    int64_t deadline_ms;
+    bool migration_cancelled;
+    /* migration-started/-completed */
+    const char *source_host;
+    const char *target_host;
+    uint64_t duration_ms;
+    /* migration-failed */
+    const char *reason;
+};
+
+/* Called on the loop thread for every event.  It must return at once: copy
+ * what is needed and hand it to the front end's own thread. */
+typedef void (*vmh_event_fn)(const struct vmh_event *ev, void *opaque);
+
+/* Hooks the engine calls (loop thread) when the configured hosts change. */
+struct vmh_engine_hooks {
+    void (*host_added)(const struct vmh_host_conf *host, void *opaque);
+    void (*host_removed)(const char *name, void *opaque);
+    void *opaque;
 };
 
 /* cfg is taken over by the engine. */
 struct vmh_engine *vmh_engine_new(struct vmh_loop *loop, struct vmh_config *cfg);
 void vmh_engine_free(struct vmh_engine *engine);
 const struct vmh_config *vmh_engine_config(const struct vmh_engine *engine);
+struct vmh_loop *vmh_engine_loop(const struct vmh_engine *engine);
+
+/* Before the loop starts. */
+int vmh_engine_observe(struct vmh_engine *engine, vmh_event_fn fn, void *opaque);
+void vmh_engine_set_hooks(struct vmh_engine *engine, const struct vmh_engine_hooks *hooks);
+
+/* A new configuration (loop thread; cfg is taken over): hosts added or
+ * removed through the hooks, every VM's manager and preprocessing time
+ * recomputed.  A window already running keeps its deadline. */
+void vmh_engine_apply_config(struct vmh_engine *engine, struct vmh_config *cfg);
 
 /* Facts from the hypervisors (loop thread).  Domain infos are taken over. */
 void vmh_engine_host_connected(struct vmh_engine *engine, const char *host,
@@ -60,11 +159,65 @@ void vmh_engine_domain_power(struct vmh_engine *engine, const char *host, const 
                              enum vmh_power_state power);
 void vmh_engine_domain_removed(struct vmh_engine *engine, const char *host, const char *uuid);
 
+/* Faults (loop thread).  A fault is identified by its resource key (a host
+ * sensor, a VM, an external report) and cause: raising an active one again
+ * only updates its value and, when worse, its severity; clearing an absent
+ * one does nothing.  vm_uuid NULL: host-level, affecting every VM on host. */
+struct vmh_fault_report {
+    const char *host;
+    const char *vm_uuid;
+    const char *resource; /* e.g. "hwmon0/temp1"; NULL: the host or VM itself */
+    enum vmh_cause cause;
+    enum vmh_severity severity;
+    const char *value;
+    const char *description;
+};
+uint64_t vmh_engine_raise_fault(struct vmh_engine *engine, const struct vmh_fault_report *r);
+void vmh_engine_clear_fault_of(struct vmh_engine *engine, const char *host, const char *vm_uuid,
+                               const char *resource, enum vmh_cause cause);
+
+/* --- commands from front ends (any thread but the loop's; they block until
+ * the engine has answered) --- */
+
+enum vmh_rpc_status {
+    VMH_RPC_OK,
+    VMH_RPC_UNKNOWN_VM,
+    VMH_RPC_UNKNOWN_HOST,
+    VMH_RPC_UNKNOWN_FAULT,
+    VMH_RPC_INVALID,       /* a value the engine refuses, message says why */
+    VMH_RPC_NOT_SUPPORTED, /* the capability is not there (yet) */
+    VMH_RPC_FAILED,
+};
+
+struct vmh_rpc_result {
+    enum vmh_rpc_status status;
+    char message[256]; /* why, when not OK */
+    uint64_t fault_id; /* report-fault */
+};
+
+void vmh_engine_rpc_report_fault(struct vmh_engine *engine, const char *host, const char *vm_uuid,
+                                 enum vmh_cause cause, enum vmh_severity severity,
+                                 const char *description, struct vmh_rpc_result *res);
+void vmh_engine_rpc_clear_fault(struct vmh_engine *engine, uint64_t fault_id,
+                                struct vmh_rpc_result *res);
+void vmh_engine_rpc_migration_ready(struct vmh_engine *engine, const char *vm_uuid,
+                                    const char *target_host, struct vmh_rpc_result *res);
+void vmh_engine_rpc_migrate_vm(struct vmh_engine *engine, const char *vm_uuid,
+                               const char *target_host, struct vmh_rpc_result *res);
+/* Takes cfg over; runs vmh_engine_apply_config on the loop thread. */
+void vmh_engine_rpc_apply_config(struct vmh_engine *engine, struct vmh_config *cfg);
+
+/* Counters kept by front ends (any thread). */
+enum vmh_stat { VMH_STAT_NOTIFICATIONS_SENT, VMH_STAT_TRAPS_SENT };
+void vmh_engine_count(struct vmh_engine *engine, enum vmh_stat stat, uint64_t n);
+
 /* Readers (any thread).  The snapshot is at most one loop iteration old;
  * vmh_engine_publish (loop thread) makes it current at once. */
 struct vmh_snapshot *vmh_engine_snapshot(struct vmh_engine *engine);
 void vmh_engine_publish(struct vmh_engine *engine);
 void vmh_snapshot_unref(struct vmh_snapshot *snap);
 const struct vmh_vm_snap *vmh_snapshot_find_vm(const struct vmh_snapshot *snap, const char *uuid);
+const struct vmh_host_snap *vmh_snapshot_find_host(const struct vmh_snapshot *snap,
+                                                   const char *name);
 
 #endif

@@ -167,6 +167,46 @@ vmh_loop_post(struct vmh_loop *loop, vmh_loop_fn fn, void *data)
         log_warn("loop", "waking the event thread: %s", strerror(errno));
 }
 
+struct vmh_loop_call {
+    vmh_loop_fn fn;
+    void *data;
+    GMutex lock;
+    GCond cond;
+    bool done;
+};
+
+static void
+vmh_loop_call_cb(void *opaque)
+{
+    struct vmh_loop_call *call = opaque;
+
+    call->fn(call->data);
+    g_mutex_lock(&call->lock);
+    call->done = true;
+    g_cond_signal(&call->cond);
+    g_mutex_unlock(&call->lock);
+}
+
+void
+vmh_loop_call(struct vmh_loop *loop, vmh_loop_fn fn, void *data)
+{
+    struct vmh_loop_call call = {.fn = fn, .data = data};
+
+    if (vmh_loop_on_thread(loop) || !loop->started) {
+        fn(data);
+        return;
+    }
+    g_mutex_init(&call.lock);
+    g_cond_init(&call.cond);
+    vmh_loop_post(loop, vmh_loop_call_cb, &call);
+    g_mutex_lock(&call.lock);
+    while (!call.done)
+        g_cond_wait(&call.cond, &call.lock);
+    g_mutex_unlock(&call.lock);
+    g_mutex_clear(&call.lock);
+    g_cond_clear(&call.cond);
+}
+
 static void
 vmh_loop_timer_once_cb(int timer, void *opaque)
 {

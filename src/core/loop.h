@@ -23,6 +23,10 @@ bool vmh_loop_on_thread(const struct vmh_loop *loop);
 /* Runs fn(data) on the loop thread, in posting order.  Thread-safe. */
 void vmh_loop_post(struct vmh_loop *loop, vmh_loop_fn fn, void *data);
 
+/* Runs fn(data) on the loop thread and waits until it returned.  Must not
+ * be called from the loop thread. */
+void vmh_loop_call(struct vmh_loop *loop, vmh_loop_fn fn, void *data);
+
 /* Timers, added and removed on the loop thread.  A one-shot timer removes
  * itself before fn runs; free_fn (may be NULL) releases data either when the
  * timer has fired or when it is cancelled. */

@@ -9,6 +9,8 @@ static const char *const vmh_health_names[] = {VMH_HEALTHS(VMH_ENUM_NAME)};
 static const char *const vmh_connection_names[] = {VMH_CONNECTIONS(VMH_ENUM_NAME)};
 static const char *const vmh_migration_state_names[] = {VMH_MIGRATION_STATES(VMH_ENUM_NAME)};
 static const char *const vmh_ppt_source_names[] = {VMH_PPT_SOURCES(VMH_ENUM_NAME)};
+static const char *const vmh_cause_names[] = {VMH_CAUSES(VMH_ENUM_NAME)};
+static const char *const vmh_severity_names[] = {VMH_SEVERITIES(VMH_ENUM_NAME)};
 #undef VMH_ENUM_NAME
 
 #define VMH_ENUM_STR(table, v)                                                                     \
@@ -42,6 +44,43 @@ const char *
 vmh_ppt_source_str(enum vmh_ppt_source s)
 {
     return VMH_ENUM_STR(vmh_ppt_source_names, s);
+}
+
+const char *
+vmh_cause_str(enum vmh_cause c)
+{
+    return VMH_ENUM_STR(vmh_cause_names, c);
+}
+
+const char *
+vmh_severity_str(enum vmh_severity s)
+{
+    return VMH_ENUM_STR(vmh_severity_names, s);
+}
+
+int
+vmh_cause_from_str(const char *name)
+{
+    const char *colon = name ? strchr(name, ':') : NULL;
+
+    if (!name)
+        return -1;
+    if (colon)
+        name = colon + 1;
+    /* "none" is the absence of a cause, not one a client may name. */
+    for (size_t i = 1; i < sizeof vmh_cause_names / sizeof *vmh_cause_names; i++)
+        if (!strcmp(vmh_cause_names[i], name))
+            return (int)i;
+    return -1;
+}
+
+int
+vmh_severity_from_str(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof vmh_severity_names / sizeof *vmh_severity_names; i++)
+        if (!strcmp(vmh_severity_names[i], name))
+            return (int)i;
+    return -1;
 }
 
 void

@@ -46,12 +46,36 @@
     X(VMH_PPT_VNF_MANAGER, "vnf-manager")                                                          \
     X(VMH_PPT_DEFAULT, "default")
 
+/* Identities derived from nfv-vm-health:fault-cause; the MIB's
+ * VmhFaultCause numbers them from 1 in this order. */
+#define VMH_CAUSES(X)                                                                              \
+    X(VMH_CAUSE_NONE, "none")                                                                      \
+    X(VMH_CAUSE_HIGH_TEMPERATURE, "high-temperature")                                              \
+    X(VMH_CAUSE_MEMORY_UE, "memory-uncorrectable-error")                                           \
+    X(VMH_CAUSE_MEMORY_CE_RATE, "memory-correctable-error-rate")                                   \
+    X(VMH_CAUSE_HARDWARE_FAILURE, "hardware-failure")                                              \
+    X(VMH_CAUSE_HOST_UNREACHABLE, "host-unreachable")                                              \
+    X(VMH_CAUSE_VM_CRASHED, "vm-crashed")                                                          \
+    X(VMH_CAUSE_WATCHDOG, "watchdog")                                                              \
+    X(VMH_CAUSE_IO_ERROR, "io-error")                                                              \
+    X(VMH_CAUSE_GUEST_MEMORY_FAILURE, "guest-memory-failure")                                      \
+    X(VMH_CAUSE_EXTERNAL, "external")
+
+/* X.733 order, most severe first; the MIB's VmhSeverity numbers from 1. */
+#define VMH_SEVERITIES(X)                                                                          \
+    X(VMH_SEV_CRITICAL, "critical")                                                                \
+    X(VMH_SEV_MAJOR, "major")                                                                      \
+    X(VMH_SEV_MINOR, "minor")                                                                      \
+    X(VMH_SEV_WARNING, "warning")
+
 #define VMH_ENUM_MEMBER(id, name) id,
 enum vmh_power_state { VMH_POWER_STATES(VMH_ENUM_MEMBER) };
 enum vmh_health { VMH_HEALTHS(VMH_ENUM_MEMBER) };
 enum vmh_connection { VMH_CONNECTIONS(VMH_ENUM_MEMBER) };
 enum vmh_migration_state { VMH_MIGRATION_STATES(VMH_ENUM_MEMBER) };
 enum vmh_ppt_source { VMH_PPT_SOURCES(VMH_ENUM_MEMBER) };
+enum vmh_cause { VMH_CAUSES(VMH_ENUM_MEMBER) VMH_CAUSE_COUNT };
+enum vmh_severity { VMH_SEVERITIES(VMH_ENUM_MEMBER) };
 #undef VMH_ENUM_MEMBER
 
 const char *vmh_power_state_str(enum vmh_power_state s);
@@ -59,6 +83,12 @@ const char *vmh_health_str(enum vmh_health h);
 const char *vmh_connection_str(enum vmh_connection c);
 const char *vmh_migration_state_str(enum vmh_migration_state m);
 const char *vmh_ppt_source_str(enum vmh_ppt_source s);
+const char *vmh_cause_str(enum vmh_cause c);
+const char *vmh_severity_str(enum vmh_severity s);
+/* Parse the names above; -1 when unknown.  A cause may carry a module
+ * prefix ("nfv-vm-health:watchdog", "vmh:watchdog"). */
+int vmh_cause_from_str(const char *name);
+int vmh_severity_from_str(const char *name);
 
 /* --- configuration, as the engine sees it (built by src/config/) --- */
 

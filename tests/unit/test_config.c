@@ -278,7 +278,34 @@ test_operational_tree_carries_snapshot_and_validates(void **state)
                                  .ppt_source = VMH_PPT_VM_ASSIGNMENT,
                                  .memory_kib = 1024,
                                  .vcpus = 1}};
-    struct vmh_snapshot snap = {.hosts = hosts, .n_hosts = 2, .vms = vms, .n_vms = 1};
+    struct vmh_fault_snap faults[] = {{.id = 7,
+                                       .host = "alpha",
+                                       .cause = VMH_CAUSE_HIGH_TEMPERATURE,
+                                       .severity = VMH_SEV_MAJOR,
+                                       .detected_ms = 1700000000123,
+                                       .value = "91.0"},
+                                      {.id = 9,
+                                       .host = "alpha",
+                                       .vm_uuid = "6f1c2d3e-0000-4000-8000-00000000000a",
+                                       .cause = VMH_CAUSE_WATCHDOG,
+                                       .severity = VMH_SEV_CRITICAL,
+                                       .detected_ms = 1700000000000,
+                                       .cleared_ms = 1700000005000}};
+    struct vmh_sensor_snap sensors[] = {
+        {.name = "coretemp/Core 0", .value = 91, .has_high = true, .high = 80}};
+    struct vmh_snapshot snap = {.hosts = hosts,
+                                .n_hosts = 2,
+                                .vms = vms,
+                                .n_vms = 1,
+                                .faults = faults,
+                                .n_faults = 2,
+                                .stats = {.faults_detected = 2, .traps_sent = 5}};
+
+    hosts[0].sensors = sensors;
+    hosts[0].n_sensors = 1;
+    hosts[0].mem_uncorrected = 3;
+    vms[0].deadline_ms = 1700000060123;
+    vms[0].cause = VMH_CAUSE_HIGH_TEMPERATURE;
 
     load_ok(full_xml, LYD_XML, &tree, &cfg);
     assert_int_equal(vmh_state_build(tree, &snap, &op), 0);
@@ -303,6 +330,21 @@ test_operational_tree_carries_snapshot_and_validates(void **state)
                                    0, &n),
                      LY_SUCCESS);
     assert_string_equal(lyd_get_value(n), "running");
+    assert_int_equal(lyd_find_path(op, "/nfv-vm-health:vm-health/fault[id='7']/cause", 0, &n),
+                     LY_SUCCESS);
+    assert_string_equal(lyd_get_value(n), "nfv-vm-health:high-temperature");
+    assert_int_equal(lyd_find_path(op, "/nfv-vm-health:vm-health/fault[id='9']/cleared-at", 0, &n),
+                     LY_SUCCESS);
+    assert_string_equal(lyd_get_value(n), "2023-11-14T22:13:25.000+00:00");
+    assert_int_equal(lyd_find_path(op,
+                                   "/nfv-vm-health:vm-health/host[name='alpha']/state/"
+                                   "temperature[name='coretemp/Core 0']/value",
+                                   0, &n),
+                     LY_SUCCESS);
+    assert_string_equal(lyd_get_value(n), "91.0");
+    assert_int_equal(lyd_find_path(op, "/nfv-vm-health:vm-health/statistics/traps-sent", 0, &n),
+                     LY_SUCCESS);
+    assert_string_equal(lyd_get_value(n), "5");
     /* Configuration is carried along unchanged. */
     assert_int_equal(
         lyd_find_path(op, "/nfv-vm-health:vm-health/host[name='zeta']/priority", 0, &n),
