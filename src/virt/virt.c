@@ -477,6 +477,18 @@ vmh_virt_remove_host(struct vmh_virt *virt, const char *name)
     }
 }
 
+virConnectPtr
+vmh_virt_host_conn(struct vmh_virt *virt, const char *name)
+{
+    for (guint i = 0; i < virt->hosts->len; i++) {
+        struct vmh_virt_host *host = g_ptr_array_index(virt->hosts, i);
+
+        if (!strcmp(host->name, name) && host->conn && virConnectRef(host->conn) == 0)
+            return host->conn;
+    }
+    return NULL;
+}
+
 void
 vmh_virt_free(struct vmh_virt *virt)
 {

@@ -20,6 +20,11 @@ void vmh_virt_free(struct vmh_virt *virt);
 int vmh_virt_add_host(struct vmh_virt *virt, const char *name, const char *uri);
 void vmh_virt_remove_host(struct vmh_virt *virt, const char *name);
 
+/* The host's libvirt connection with a reference taken (virConnectClose it
+ * when done), or NULL when the host is not connected.  Loop thread; the
+ * connection itself may then be used from any thread. */
+virConnectPtr vmh_virt_host_conn(struct vmh_virt *virt, const char *name);
+
 /* Calls done(opaque) on the loop thread once every host has finished its
  * first connection attempt, successful or not. */
 void vmh_virt_on_first_round(struct vmh_virt *virt, void (*done)(void *), void *opaque);
