@@ -4,6 +4,7 @@
 #include "config/config.h"
 #include "core/engine.h"
 #include "core/loop.h"
+#include "monitor/monitor.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "virt/virt.h"
@@ -34,6 +35,7 @@ struct vmh_agent {
     struct vmh_loop *loop;
     struct vmh_engine *engine;
     struct vmh_virt *virt;
+    struct vmh_monitor *monitor;
     char *state_dir;
     int sigfd;
     int sig_watch;
@@ -161,6 +163,7 @@ vmh_agent_start_hosts(void *opaque)
         log_warn("agent", "no host is configured: there is nothing to watch");
     for (size_t i = 0; i < cfg->n_hosts; i++)
         vmh_virt_add_host(agent->virt, cfg->hosts[i].name, cfg->hosts[i].uri);
+    agent->monitor = vmh_monitor_new(agent->loop, agent->engine);
     vmh_virt_on_first_round(agent->virt, vmh_agent_ready, agent);
 }
 
@@ -193,6 +196,8 @@ vmh_agent_stop(void *opaque)
     struct vmh_agent *agent = opaque;
 
     vmh_loop_unwatch_fd(agent->sig_watch);
+    vmh_monitor_free(agent->monitor);
+    agent->monitor = NULL;
     vmh_virt_free(agent->virt);
     agent->virt = NULL;
 }

@@ -391,6 +391,11 @@ vmh_engine_raise_fault(struct vmh_engine *engine, const struct vmh_fault_report 
     char *key = vmh_fault_key(r->host, r->vm_uuid, r->resource, r->cause);
     struct vmh_fault *f = g_hash_table_lookup(engine->faults, key);
 
+    if (!f && r->vm_uuid && !g_hash_table_contains(engine->vms, r->vm_uuid)) {
+        log_debug("core", "fault %s on unknown vm %s ignored", vmh_cause_str(r->cause), r->vm_uuid);
+        g_free(key);
+        return 0;
+    }
     if (f) {
         bool worse = r->severity < f->severity;
 
@@ -656,6 +661,15 @@ vmh_engine_domain_power(struct vmh_engine *engine, const char *name, const char 
     if (vm->info.power != power)
         log_info("core", "vm %s (%s) on %s: %s -> %s", vm->info.name, uuid, name,
                  vmh_power_state_str(vm->info.power), vmh_power_state_str(power));
+    if (power == VMH_POWER_RUNNING && vm->info.power != VMH_POWER_RUNNING) {
+        /* Started again or resumed: what libvirt reported of its last run
+         * is over. */
+        static const enum vmh_cause over[] = {VMH_CAUSE_VM_CRASHED, VMH_CAUSE_WATCHDOG,
+                                              VMH_CAUSE_IO_ERROR, VMH_CAUSE_GUEST_MEMORY_FAILURE};
+
+        for (size_t i = 0; i < G_N_ELEMENTS(over); i++)
+            vmh_engine_clear_fault_of(engine, name, uuid, NULL, over[i]);
+    }
     vm->info.power = power;
     vmh_engine_publish_later(engine);
 }
@@ -669,6 +683,30 @@ vmh_engine_domain_removed(struct vmh_engine *engine, const char *name, const cha
         return;
     log_info("core", "vm %s (%s) undefined on %s", vm->info.name, uuid, name);
     vmh_engine_vm_forget(engine, vm);
+    vmh_engine_publish_later(engine);
+}
+
+void
+vmh_engine_host_sensors(struct vmh_engine *engine, const char *name, bool available,
+                        const struct vmh_sensor_snap *sensors, size_t n_sensors,
+                        uint64_t mem_corrected, uint64_t mem_uncorrected)
+{
+    struct vmh_host *host = vmh_engine_host(engine, name);
+
+    if (!host)
+        return;
+    for (size_t i = 0; i < host->n_sensors; i++)
+        g_free((char *)host->sensors[i].name);
+    g_free(host->sensors);
+    host->sensors = g_new0(struct vmh_sensor_snap, n_sensors + 1);
+    for (size_t i = 0; i < n_sensors; i++) {
+        host->sensors[i] = sensors[i];
+        host->sensors[i].name = g_strdup(sensors[i].name);
+    }
+    host->n_sensors = n_sensors;
+    host->sysfs_monitoring = available;
+    host->mem_corrected = mem_corrected;
+    host->mem_uncorrected = mem_uncorrected;
     vmh_engine_publish_later(engine);
 }
 

@@ -159,6 +159,12 @@ void vmh_engine_domain_power(struct vmh_engine *engine, const char *host, const 
                              enum vmh_power_state power);
 void vmh_engine_domain_removed(struct vmh_engine *engine, const char *host, const char *uuid);
 
+/* What the host's sensors read (loop thread).  sensors are copied;
+ * available false: sysfs-root could not be read, no sensor monitoring. */
+void vmh_engine_host_sensors(struct vmh_engine *engine, const char *host, bool available,
+                             const struct vmh_sensor_snap *sensors, size_t n_sensors,
+                             uint64_t mem_corrected, uint64_t mem_uncorrected);
+
 /* Faults (loop thread).  A fault is identified by its resource key (a host
  * sensor, a VM, an external report) and cause: raising an active one again
  * only updates its value and, when worse, its severity; clearing an absent

@@ -15,6 +15,7 @@
 #define VMH_VIRT_KEEPALIVE_S    5
 #define VMH_VIRT_KEEPALIVE_N    3
 #define VMH_META_NS             "urn:vmhealth:nfv-vm-health"
+#define VMH_VIRT_N_EVENTS       5
 
 enum vmh_virt_host_state {
     VMH_VIRT_IDLE,       /* waiting for the retry timer */
@@ -30,8 +31,7 @@ struct vmh_virt_host {
     bool removed;
     enum vmh_virt_host_state state;
     virConnectPtr conn;
-    int cb_lifecycle;
-    int cb_metadata;
+    int cb[VMH_VIRT_N_EVENTS]; /* domain event callback ids, -1 when none */
     int retry_timer;
     int backoff_ms;
     bool first_attempt_done;
@@ -189,6 +189,17 @@ vmh_virt_lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int detai
         return 0;
     log_debug("virt", "host %s: domain %s event %d detail %d", host->name, virDomainGetName(dom),
               event, detail);
+    if (event == VIR_DOMAIN_EVENT_CRASHED)
+        vmh_virt_report_crash(engine, host->name, uuid,
+                              detail == VIR_DOMAIN_EVENT_CRASHED_CRASHLOADED
+                                  ? "crashed and loaded a crash kernel"
+                                  : "panicked");
+    else if (event == VIR_DOMAIN_EVENT_STOPPED && (detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED ||
+                                                   detail == VIR_DOMAIN_EVENT_STOPPED_FAILED))
+        vmh_virt_report_crash(engine, host->name, uuid,
+                              detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED
+                                  ? "crashed and stopped"
+                                  : "stopped: its emulator failed");
     switch (event) {
     case VIR_DOMAIN_EVENT_DEFINED:
         vmh_virt_domain_refresh(host, dom);
@@ -226,6 +237,144 @@ vmh_virt_metadata_cb(virConnectPtr conn, virDomainPtr dom, int type, const char 
         vmh_virt_domain_refresh(host, dom);
 }
 
+/* --- VM faults from libvirt events --- */
+
+static void
+vmh_virt_vm_fault(struct vmh_engine *engine, const char *host, const char *uuid,
+                  enum vmh_cause cause, enum vmh_severity severity, const char *value,
+                  const char *description)
+{
+    struct vmh_fault_report r = {
+        .host = host,
+        .vm_uuid = uuid,
+        .cause = cause,
+        .severity = severity,
+        .value = value,
+        .description = description,
+    };
+
+    vmh_engine_raise_fault(engine, &r);
+}
+
+void
+vmh_virt_report_crash(struct vmh_engine *engine, const char *host, const char *uuid,
+                      const char *how)
+{
+    char *desc = g_strdup_printf("the guest %s", how);
+
+    vmh_virt_vm_fault(engine, host, uuid, VMH_CAUSE_VM_CRASHED, VMH_SEV_CRITICAL, how, desc);
+    g_free(desc);
+}
+
+void
+vmh_virt_report_watchdog(struct vmh_engine *engine, const char *host, const char *uuid, int action)
+{
+    static const char *const actions[] = {"none",     "pause", "reset",     "poweroff",
+                                          "shutdown", "debug", "inject-nmi"};
+    const char *name =
+        action >= 0 && action < (int)G_N_ELEMENTS(actions) ? actions[action] : "unknown";
+    char *desc = g_strdup_printf("the guest watchdog fired (action %s)", name);
+
+    vmh_virt_vm_fault(engine, host, uuid, VMH_CAUSE_WATCHDOG, VMH_SEV_CRITICAL, name, desc);
+    g_free(desc);
+}
+
+void
+vmh_virt_report_io_error(struct vmh_engine *engine, const char *host, const char *uuid,
+                         const char *src_path, const char *dev_alias, int action,
+                         const char *reason)
+{
+    static const char *const actions[] = {"none", "pause", "report"};
+    const char *name =
+        action >= 0 && action < (int)G_N_ELEMENTS(actions) ? actions[action] : "unknown";
+    char *desc = g_strdup_printf("I/O error on %s (%s): %s; action %s",
+                                 dev_alias && *dev_alias ? dev_alias : "a disk",
+                                 src_path && *src_path ? src_path : "no source",
+                                 reason && *reason ? reason : "unknown reason", name);
+
+    /* A guest paused on an I/O error has stopped serving. */
+    vmh_virt_vm_fault(engine, host, uuid, VMH_CAUSE_IO_ERROR,
+                      action == VIR_DOMAIN_EVENT_IO_ERROR_PAUSE ? VMH_SEV_CRITICAL : VMH_SEV_MAJOR,
+                      reason, desc);
+    g_free(desc);
+}
+
+void
+vmh_virt_report_memory_failure(struct vmh_engine *engine, const char *host, const char *uuid,
+                               int recipient, int action)
+{
+    static const char *const actions[] = {"ignore", "inject", "fatal", "reset"};
+    const char *name =
+        action >= 0 && action < (int)G_N_ELEMENTS(actions) ? actions[action] : "unknown";
+    enum vmh_severity sev = action == VIR_DOMAIN_EVENT_MEMORY_FAILURE_ACTION_FATAL ||
+                                    action == VIR_DOMAIN_EVENT_MEMORY_FAILURE_ACTION_RESET
+                                ? VMH_SEV_CRITICAL
+                            : action == VIR_DOMAIN_EVENT_MEMORY_FAILURE_ACTION_INJECT
+                                ? VMH_SEV_MAJOR
+                                : VMH_SEV_MINOR;
+    char *desc = g_strdup_printf(
+        "hardware memory error in the %s (action %s)",
+        recipient == VIR_DOMAIN_EVENT_MEMORY_FAILURE_RECIPIENT_GUEST ? "guest" : "hypervisor",
+        name);
+
+    vmh_virt_vm_fault(engine, host, uuid, VMH_CAUSE_GUEST_MEMORY_FAILURE, sev, name, desc);
+    g_free(desc);
+}
+
+static struct vmh_virt_host *
+vmh_virt_event_host(virConnectPtr conn, virDomainPtr dom, void *opaque, char *uuid)
+{
+    struct vmh_virt_host *host = opaque;
+
+    if (host->removed || host->conn != conn || virDomainGetUUIDString(dom, uuid) < 0)
+        return NULL;
+    return host;
+}
+
+static void
+vmh_virt_watchdog_cb(virConnectPtr conn, virDomainPtr dom, int action, void *opaque)
+{
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    struct vmh_virt_host *host = vmh_virt_event_host(conn, dom, opaque, uuid);
+
+    if (host)
+        vmh_virt_report_watchdog(host->virt->engine, host->name, uuid, action);
+}
+
+static void
+vmh_virt_io_error_cb(virConnectPtr conn, virDomainPtr dom, const char *src_path,
+                     const char *dev_alias, int action, const char *reason, void *opaque)
+{
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    struct vmh_virt_host *host = vmh_virt_event_host(conn, dom, opaque, uuid);
+
+    if (host)
+        vmh_virt_report_io_error(host->virt->engine, host->name, uuid, src_path, dev_alias, action,
+                                 reason);
+}
+
+static void
+vmh_virt_memory_failure_cb(virConnectPtr conn, virDomainPtr dom, int recipient, int action,
+                           unsigned int flags, void *opaque)
+{
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    struct vmh_virt_host *host = vmh_virt_event_host(conn, dom, opaque, uuid);
+
+    if (host)
+        vmh_virt_report_memory_failure(host->virt->engine, host->name, uuid, recipient, action);
+}
+
+static const struct {
+    int id;
+    virConnectDomainEventGenericCallback cb;
+} vmh_virt_events[VMH_VIRT_N_EVENTS] = {
+    {VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(vmh_virt_lifecycle_cb)},
+    {VIR_DOMAIN_EVENT_ID_METADATA_CHANGE, VIR_DOMAIN_EVENT_CALLBACK(vmh_virt_metadata_cb)},
+    {VIR_DOMAIN_EVENT_ID_WATCHDOG, VIR_DOMAIN_EVENT_CALLBACK(vmh_virt_watchdog_cb)},
+    {VIR_DOMAIN_EVENT_ID_IO_ERROR_REASON, VIR_DOMAIN_EVENT_CALLBACK(vmh_virt_io_error_cb)},
+    {VIR_DOMAIN_EVENT_ID_MEMORY_FAILURE, VIR_DOMAIN_EVENT_CALLBACK(vmh_virt_memory_failure_cb)},
+};
+
 /* --- connections --- */
 
 static void vmh_virt_close_cb(virConnectPtr conn, int reason, void *opaque);
@@ -235,12 +384,12 @@ vmh_virt_release_conn(struct vmh_virt_host *host, virConnectPtr conn)
 {
     if (!conn)
         return;
-    if (host->cb_lifecycle >= 0)
-        virConnectDomainEventDeregisterAny(conn, host->cb_lifecycle);
-    if (host->cb_metadata >= 0)
-        virConnectDomainEventDeregisterAny(conn, host->cb_metadata);
+    for (int i = 0; i < VMH_VIRT_N_EVENTS; i++) {
+        if (host->cb[i] >= 0)
+            virConnectDomainEventDeregisterAny(conn, host->cb[i]);
+        host->cb[i] = -1;
+    }
     virConnectUnregisterCloseCallback(conn, vmh_virt_close_cb);
-    host->cb_lifecycle = host->cb_metadata = -1;
     virConnectClose(conn);
 }
 
@@ -326,18 +475,19 @@ vmh_virt_connect_worker(gpointer data, gpointer user_data)
                   virGetLastErrorMessage());
     /* Subscribe before listing so that nothing falls between the two; the
      * callbacks ignore events until the loop thread installed conn. */
-    host->cb_lifecycle =
-        virConnectDomainEventRegisterAny(res->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                         VIR_DOMAIN_EVENT_CALLBACK(vmh_virt_lifecycle_cb),
-                                         vmh_virt_host_ref(host), vmh_virt_host_unref);
-    host->cb_metadata =
-        virConnectDomainEventRegisterAny(res->conn, NULL, VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
-                                         VIR_DOMAIN_EVENT_CALLBACK(vmh_virt_metadata_cb),
-                                         vmh_virt_host_ref(host), vmh_virt_host_unref);
-    if (host->cb_lifecycle < 0 || host->cb_metadata < 0 ||
-        virConnectRegisterCloseCallback(res->conn, vmh_virt_close_cb, vmh_virt_host_ref(host),
+    for (int i = 0; i < VMH_VIRT_N_EVENTS; i++) {
+        host->cb[i] = virConnectDomainEventRegisterAny(
+            res->conn, NULL, vmh_virt_events[i].id, vmh_virt_events[i].cb, vmh_virt_host_ref(host),
+            vmh_virt_host_unref);
+        if (host->cb[i] < 0) {
+            res->error =
+                g_strdup_printf("cannot subscribe to domain events: %s", virGetLastErrorMessage());
+            goto done;
+        }
+    }
+    if (virConnectRegisterCloseCallback(res->conn, vmh_virt_close_cb, vmh_virt_host_ref(host),
                                         vmh_virt_host_unref) < 0) {
-        res->error = g_strdup_printf("cannot subscribe to events: %s", virGetLastErrorMessage());
+        res->error = g_strdup_printf("cannot watch the connection: %s", virGetLastErrorMessage());
         goto done;
     }
     n = virConnectListAllDomains(res->conn, &doms, 0);
@@ -439,7 +589,8 @@ vmh_virt_add_host(struct vmh_virt *virt, const char *name, const char *uri)
     host->virt = virt;
     host->name = g_strdup(name);
     host->uri = g_strdup(uri);
-    host->cb_lifecycle = host->cb_metadata = -1;
+    for (int i = 0; i < VMH_VIRT_N_EVENTS; i++)
+        host->cb[i] = -1;
     host->retry_timer = -1;
     g_ptr_array_add(virt->hosts, host);
     vmh_virt_connect(host);

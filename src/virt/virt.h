@@ -38,6 +38,19 @@ int vmh_virt_domain_info(virDomainPtr dom, struct vmh_domain_info *info);
  * valid parts are kept. */
 void vmh_virt_parse_assignment(const char *xml, struct vmh_vm_meta *meta);
 
+/* What libvirt's VM events mean as faults (called by the event callbacks;
+ * the test driver cannot raise watchdog, I/O error or memory failure
+ * events, so unit tests call these directly).  Loop thread. */
+void vmh_virt_report_crash(struct vmh_engine *engine, const char *host, const char *uuid,
+                           const char *how);
+void vmh_virt_report_watchdog(struct vmh_engine *engine, const char *host, const char *uuid,
+                              int action);
+void vmh_virt_report_io_error(struct vmh_engine *engine, const char *host, const char *uuid,
+                              const char *src_path, const char *dev_alias, int action,
+                              const char *reason);
+void vmh_virt_report_memory_failure(struct vmh_engine *engine, const char *host,
+                                    const char *uuid, int recipient, int action);
+
 enum vmh_power_state vmh_virt_power_state(int libvirt_state);
 /* The power state a lifecycle event leaves a domain in. */
 enum vmh_power_state vmh_virt_event_power_state(int event, int detail);

@@ -306,8 +306,19 @@ test_lifecycle_events_keep_inventory_current(void **state)
     stop(fx);
 }
 
+static bool
+has_crash_fault(const struct vmh_snapshot *snap, const void *arg)
+{
+    for (size_t i = 0; i < snap->n_faults; i++)
+        if (snap->faults[i].cause == VMH_CAUSE_VM_CRASHED && snap->faults[i].vm_uuid &&
+            !strcmp(snap->faults[i].vm_uuid, arg) && !snap->faults[i].cleared_ms &&
+            snap->faults[i].severity == VMH_SEV_CRITICAL)
+            return true;
+    return false;
+}
+
 static void
-test_crash_dump_leaves_domain_shut_off(void **state)
+test_crash_is_a_vm_crashed_fault_and_leaves_domain_shut_off(void **state)
 {
     struct fixture *fx = start("test:///default");
     struct vm_expect e = {.uuid = NEW_UUID};
@@ -324,6 +335,7 @@ test_crash_dump_leaves_domain_shut_off(void **state)
     assert_int_equal(virDomainCoreDump(dom, dump, VIR_DUMP_CRASH), 0);
     e.power = VMH_POWER_SHUTOFF;
     wait_for(fx, vm_has_power, &e, "crashed domain is shut off");
+    wait_for(fx, has_crash_fault, NEW_UUID, "a vm-crashed fault for it");
     unlink(dump);
     virDomainUndefine(dom);
     wait_for(fx, vm_absent, NEW_UUID, "undefined");
@@ -390,7 +402,7 @@ main(void)
         cmocka_unit_test(test_inventory_from_node_xml_with_metadata),
         cmocka_unit_test(test_malformed_metadata_is_ignored_not_fatal),
         cmocka_unit_test(test_lifecycle_events_keep_inventory_current),
-        cmocka_unit_test(test_crash_dump_leaves_domain_shut_off),
+        cmocka_unit_test(test_crash_is_a_vm_crashed_fault_and_leaves_domain_shut_off),
         cmocka_unit_test(test_transient_domain_appears_and_vanishes),
         cmocka_unit_test(test_unreachable_uri_marks_host_disconnected),
     };
