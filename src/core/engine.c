@@ -1,4 +1,5 @@
 #include "core/engine.h"
+#include "core/engine_priv.h"
 
 #include "core/policy.h"
 #include "util/log.h"
@@ -11,80 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Cleared faults kept for the state data and SNMP/NETCONF readers. */
-#define VMH_FAULT_HISTORY 256
-
-struct vmh_host {
-    char *name;
-    const struct vmh_host_conf *conf; /* points into engine->cfg */
-    uint32_t index;
-    enum vmh_connection connection;
-    char *last_error;
-    uint32_t vm_count;
-    bool sysfs_monitoring;
-    struct vmh_sensor_snap *sensors; /* names owned here */
-    size_t n_sensors;
-    uint64_t mem_corrected;
-    uint64_t mem_uncorrected;
-};
-
-struct vmh_vm {
-    struct vmh_domain_info info;
-    struct vmh_host *host;
-    char *manager; /* effective manager, NULL when none */
-    bool manager_configured;
-    uint32_t ppt;
-    enum vmh_ppt_source ppt_source;
-    enum vmh_migration_state migration;
-    int64_t deadline_ms; /* the running window's end, 0 when none */
-    char *target_host;
-    char *migration_error;
-};
-
-struct vmh_fault {
-    uint64_t id;
-    char *key; /* host|vm|resource|cause: one active fault per key */
-    char *host;
-    char *vm_uuid; /* NULL: host-level */
-    enum vmh_cause cause;
-    enum vmh_severity severity;
-    int64_t detected_ms;
-    int64_t cleared_ms;
-    char *value;
-    char *description;
-};
-
-struct vmh_observer {
-    vmh_event_fn fn;
-    void *opaque;
-};
-
-struct vmh_engine {
-    struct vmh_loop *loop;
-    struct vmh_config *cfg;
-    GHashTable *hosts; /* name -> struct vmh_host */
-    uint32_t next_host_index;
-    GHashTable *vms;          /* uuid -> struct vmh_vm */
-    GHashTable *faults;       /* key -> active struct vmh_fault */
-    GHashTable *faults_by_id; /* id -> active struct vmh_fault (not owned) */
-    GQueue *history;          /* cleared struct vmh_fault, oldest first */
-    uint64_t next_fault_id;
-    GArray *observers;
-    struct vmh_engine_hooks hooks;
-
-    uint64_t faults_detected;
-    uint64_t migrations_started;
-    uint64_t migrations_completed;
-    uint64_t migrations_failed;
-    guint64 notifications_sent; /* atomics: front ends count */
-    guint64 traps_sent;
-
-    pthread_mutex_t snap_lock;
-    struct vmh_snapshot *snap;
-    uint64_t generation;
-    int publish_timer;
-};
-
 /* The snapshot and the strings it points to live and die together. */
 struct vmh_snapshot_priv {
     struct vmh_snapshot pub;
@@ -92,8 +19,6 @@ struct vmh_snapshot_priv {
     GStringChunk *strings;
     struct vmh_sensor_snap *sensors;
 };
-
-static void vmh_engine_publish_later(struct vmh_engine *engine);
 
 /* --- small helpers --- */
 
@@ -137,13 +62,13 @@ vmh_fault_free(void *opaque)
     g_free(f);
 }
 
-static struct vmh_host *
+struct vmh_host *
 vmh_engine_host(struct vmh_engine *engine, const char *name)
 {
     return name ? g_hash_table_lookup(engine->hosts, name) : NULL;
 }
 
-static void
+void
 vmh_engine_emit(struct vmh_engine *engine, const struct vmh_event *ev)
 {
     for (guint i = 0; i < engine->observers->len; i++) {
@@ -182,10 +107,17 @@ vmh_engine_new(struct vmh_loop *loop, struct vmh_config *cfg)
     engine->observers = g_array_new(FALSE, FALSE, sizeof(struct vmh_observer));
     pthread_mutex_init(&engine->snap_lock, NULL);
     engine->publish_timer = -1;
+    vmh_mig_init(engine);
     for (size_t i = 0; i < cfg->n_hosts; i++)
         vmh_engine_host_add(engine, &cfg->hosts[i]);
     vmh_engine_publish(engine);
     return engine;
+}
+
+static void
+vmh_engine_vm_cancel_timer(gpointer key, gpointer value, gpointer unused)
+{
+    vmh_loop_timer_cancel(((struct vmh_vm *)value)->window_timer);
 }
 
 void
@@ -194,6 +126,8 @@ vmh_engine_free(struct vmh_engine *engine)
     if (!engine)
         return;
     vmh_loop_timer_cancel(engine->publish_timer);
+    g_hash_table_foreach(engine->vms, vmh_engine_vm_cancel_timer, NULL);
+    vmh_mig_fini(engine);
     g_hash_table_destroy(engine->vms);
     g_hash_table_destroy(engine->faults_by_id);
     g_hash_table_destroy(engine->faults);
@@ -271,7 +205,7 @@ vmh_fault_affects(const struct vmh_fault *f, const struct vmh_vm *vm)
 }
 
 /* The worst active fault affecting a VM, NULL when none. */
-static const struct vmh_fault *
+const struct vmh_fault *
 vmh_engine_vm_worst_fault(struct vmh_engine *engine, const struct vmh_vm *vm)
 {
     const struct vmh_fault *worst = NULL;
@@ -294,7 +228,7 @@ vmh_health_of_severity(enum vmh_severity s)
     return s == VMH_SEV_WARNING ? VMH_HEALTH_SUB_HEALTH : VMH_HEALTH_FAULTY;
 }
 
-static enum vmh_health
+enum vmh_health
 vmh_engine_host_health(struct vmh_engine *engine, const struct vmh_host *host)
 {
     enum vmh_health health = VMH_HEALTH_NORMAL;
@@ -368,8 +302,10 @@ vmh_engine_notify_abnormal(struct vmh_engine *engine, const struct vmh_fault *f)
 
         if (!vmh_fault_affects(f, vm))
             continue;
-        if (!vm->deadline_ms)
+        if (!vm->deadline_ms) {
             vm->deadline_ms = vmh_time_real_ms() + (int64_t)vm->ppt * 1000;
+            vmh_mig_window_open(engine, vm);
+        }
         vmh_engine_vm_event(engine, VMH_EV_VM_ABNORMAL, vm, f, false);
         n++;
     }
@@ -443,12 +379,17 @@ vmh_engine_clear(struct vmh_engine *engine, struct vmh_fault *f)
     g_hash_table_iter_init(&it, engine->vms);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
         struct vmh_vm *vm = value;
+        bool cancelled = false;
 
         if (!vmh_fault_affects(f, vm))
             continue;
-        if (!vmh_engine_vm_worst_fault(engine, vm))
-            vm->deadline_ms = 0;
-        vmh_engine_vm_event(engine, VMH_EV_FAULT_CLEARED, vm, f, false);
+        if (!vmh_engine_vm_worst_fault(engine, vm)) {
+            cancelled = vmh_mig_fault_gone(engine, vm);
+            /* Without cancel-on-clear a pending case goes on to its deadline. */
+            if (vm->migration != VMH_MIG_PENDING && vm->migration != VMH_MIG_MIGRATING)
+                vm->deadline_ms = 0;
+        }
+        vmh_engine_vm_event(engine, VMH_EV_FAULT_CLEARED, vm, f, cancelled);
     }
     g_queue_push_tail(engine->history, f);
     while (g_queue_get_length(engine->history) > VMH_FAULT_HISTORY)
@@ -490,6 +431,14 @@ vmh_engine_vm_upsert(struct vmh_engine *engine, struct vmh_host *host, struct vm
 {
     struct vmh_vm *vm = g_hash_table_lookup(engine->vms, dom->uuid);
 
+    if (vm && vm->migration == VMH_MIG_MIGRATING) {
+        /* The migration defines and undefines it on both ends; its outcome
+         * says where it is. */
+        log_debug("core", "vm %s: inventory change on %s during its migration ignored", dom->uuid,
+                  host->name);
+        vmh_domain_info_clear(dom);
+        return;
+    }
     if (vm && vm->host != host) {
         if (vm->host->connection == VMH_CONN_CONNECTED) {
             log_warn("core", "vm %s (%s) is defined on both %s and %s; keeping it on %s", dom->name,
@@ -505,6 +454,7 @@ vmh_engine_vm_upsert(struct vmh_engine *engine, struct vmh_host *host, struct vm
     }
     if (!vm) {
         vm = g_new0(struct vmh_vm, 1);
+        vm->window_timer = -1;
         vm->host = host;
         vm->info = *dom;
         memset(dom, 0, sizeof *dom);
@@ -519,6 +469,7 @@ vmh_engine_vm_upsert(struct vmh_engine *engine, struct vmh_host *host, struct vm
         if (vm->info.meta.error)
             log_warn("virt", "vm %s (%s): assignment metadata: %s", vm->info.name, vm->info.uuid,
                      vm->info.meta.error);
+        vmh_mig_vm_appeared(engine, vm);
         return;
     }
 
@@ -547,6 +498,7 @@ vmh_engine_vm_forget(struct vmh_engine *engine, struct vmh_vm *vm)
             vmh_engine_clear(engine, f);
     }
     g_list_free(keys);
+    vmh_mig_vm_gone(engine, vm);
     vm->host->vm_count--;
     g_hash_table_remove(engine->vms, vm->info.uuid);
 }
@@ -578,8 +530,8 @@ vmh_engine_host_connected(struct vmh_engine *engine, const char *name, struct vm
     vms = g_hash_table_get_values(engine->vms);
     for (GList *l = vms; l; l = l->next) {
         struct vmh_vm *vm = l->data;
-
-        if (vm->host == host && !g_hash_table_contains(seen, vm->info.uuid)) {
+        if (vm->host == host && vm->migration != VMH_MIG_MIGRATING &&
+            !g_hash_table_contains(seen, vm->info.uuid)) {
             log_info("core", "vm %s (%s) is gone from %s", vm->info.name, vm->info.uuid,
                      host->name);
             vmh_engine_vm_forget(engine, vm);
@@ -591,6 +543,7 @@ vmh_engine_host_connected(struct vmh_engine *engine, const char *name, struct vm
     free(doms);
     log_info("core", "host %s: connected, %u domains", host->name, host->vm_count);
     vmh_engine_clear_fault_of(engine, host->name, NULL, NULL, VMH_CAUSE_HOST_UNREACHABLE);
+    vmh_mig_hosts_changed(engine);
     vmh_engine_publish_later(engine);
 }
 
@@ -641,7 +594,8 @@ static struct vmh_vm *
 vmh_engine_vm_on(struct vmh_engine *engine, const char *host, const char *uuid)
 {
     struct vmh_vm *vm = g_hash_table_lookup(engine->vms, uuid);
-
+    if (vm && vm->migration == VMH_MIG_MIGRATING)
+        return NULL; /* its outcome, not the events of the move, tells */
     return vm && !strcmp(vm->host->name, host) ? vm : NULL;
 }
 
@@ -762,6 +716,7 @@ vmh_engine_apply_config(struct vmh_engine *engine, struct vmh_config *cfg)
     while (g_hash_table_iter_next(&it, NULL, &value))
         vmh_engine_vm_apply_policy(engine, value);
     vmh_config_free(old);
+    vmh_mig_hosts_changed(engine);
     vmh_engine_publish_later(engine);
 }
 
@@ -777,6 +732,7 @@ struct vmh_engine_call {
     const char *description;
     uint64_t fault_id;
     struct vmh_config *cfg;
+    bool ready; /* migration-ready rather than migrate-vm */
     struct vmh_rpc_result *res;
 };
 
@@ -884,14 +840,35 @@ vmh_engine_migrate_cb(void *opaque)
 {
     struct vmh_engine_call *c = opaque;
     char *uuid = g_ascii_strdown(c->vm_uuid, -1);
+    struct vmh_vm *vm = g_hash_table_lookup(c->engine->vms, uuid);
+    struct vmh_host *target;
+    char why[256];
 
-    if (!g_hash_table_lookup(c->engine->vms, uuid))
+    c->res->status = VMH_RPC_OK;
+    if (!vm) {
         vmh_rpc_fail(c->res, VMH_RPC_UNKNOWN_VM, "no VM with UUID %s is known", uuid);
-    else if (c->target && !vmh_engine_host(c->engine, c->target))
+    } else if (c->target && !vmh_engine_host(c->engine, c->target)) {
         vmh_rpc_fail(c->res, VMH_RPC_UNKNOWN_HOST, "no host %s is configured", c->target);
-    else
-        vmh_rpc_fail(c->res, VMH_RPC_NOT_SUPPORTED,
-                     "cold migration is not available in this version of vmhealthd");
+    } else if (vm->migration == VMH_MIG_MIGRATING) {
+        vmh_rpc_fail(c->res, VMH_RPC_INVALID, "VM %s is already migrating to %s", uuid,
+                     vm->target_host);
+    } else if (c->ready && vm->migration != VMH_MIG_PENDING && !vm->waiting_target) {
+        vmh_rpc_fail(c->res, VMH_RPC_INVALID, "no migration is pending for VM %s (it is %s)", uuid,
+                     vmh_migration_state_str(vm->migration));
+    } else if (c->target &&
+               vmh_mig_choose(c->engine, vm, c->target, &target, why, sizeof why) < 0) {
+        vmh_rpc_fail(c->res, VMH_RPC_INVALID, "%s", why);
+    } else {
+        if (vm->migration != VMH_MIG_PENDING && !vm->waiting_target) {
+            /* An operator's migrate-vm: a case without a window. */
+            vm->migration = VMH_MIG_PENDING;
+            vm->deadline_ms = vmh_time_real_ms();
+        }
+        log_info("core", "vm %s (%s): %s%s%s", vm->info.name, uuid,
+                 c->ready ? "migration-ready from its manager" : "migrate-vm from an operator",
+                 c->target ? ", target " : "", c->target ? c->target : "");
+        vmh_mig_request_start(c->engine, vm, c->target);
+    }
     g_free(uuid);
 }
 
@@ -900,7 +877,7 @@ vmh_engine_rpc_migration_ready(struct vmh_engine *engine, const char *vm_uuid,
                                const char *target_host, struct vmh_rpc_result *res)
 {
     struct vmh_engine_call c = {
-        .engine = engine, .vm_uuid = vm_uuid, .target = target_host, .res = res};
+        .engine = engine, .vm_uuid = vm_uuid, .target = target_host, .ready = true, .res = res};
 
     memset(res, 0, sizeof *res);
     vmh_loop_call(engine->loop, vmh_engine_migrate_cb, &c);
@@ -910,7 +887,11 @@ void
 vmh_engine_rpc_migrate_vm(struct vmh_engine *engine, const char *vm_uuid, const char *target_host,
                           struct vmh_rpc_result *res)
 {
-    vmh_engine_rpc_migration_ready(engine, vm_uuid, target_host, res);
+    struct vmh_engine_call c = {
+        .engine = engine, .vm_uuid = vm_uuid, .target = target_host, .res = res};
+
+    memset(res, 0, sizeof *res);
+    vmh_loop_call(engine->loop, vmh_engine_migrate_cb, &c);
 }
 
 static void
@@ -1100,7 +1081,7 @@ vmh_engine_publish_cb(void *opaque)
 
 /* Coalesces a burst of changes (a host's whole inventory, an event storm)
  * into one snapshot at the end of the loop iteration. */
-static void
+void
 vmh_engine_publish_later(struct vmh_engine *engine)
 {
     if (engine->publish_timer >= 0)

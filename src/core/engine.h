@@ -127,12 +127,50 @@ struct vmh_event {
  * what is needed and hand it to the front end's own thread. */
 typedef void (*vmh_event_fn)(const struct vmh_event *ev, void *opaque);
 
-/* Hooks the engine calls (loop thread) when the configured hosts change. */
+/* One cold migration the engine wants done, or a half-done one found in
+ * the journal after a restart that must be finished or rolled back. */
+struct vmh_migration_job {
+    uint64_t id;
+    char uuid[VMH_UUID_LEN + 1];
+    const char *vm_name;
+    const char *source;
+    const char *target;
+    bool shared_storage; /* the source's and the target's storage is shared */
+    unsigned shutdown_timeout_s;
+    int step;         /* recovery: the step the journal recorded */
+    bool was_running; /* recovery: the VM ran before the migration */
+};
+
+/* Hooks the engine calls on the loop thread; they must not block. */
 struct vmh_engine_hooks {
     void (*host_added)(const struct vmh_host_conf *host, void *opaque);
     void (*host_removed)(const char *name, void *opaque);
+    /* Start the job in a worker; report with vmh_engine_migration_step and
+     * vmh_engine_migration_done (loop thread). */
+    void (*run_migration)(const struct vmh_migration_job *job, void *opaque);
+    /* Find out where a job interrupted by a restart left the VM and finish
+     * or roll it back; report with vmh_engine_migration_done. */
+    void (*recover_migration)(const struct vmh_migration_job *job, void *opaque);
     void *opaque;
 };
+
+/* Reports from the migration worker (loop thread). */
+void vmh_engine_migration_step(struct vmh_engine *engine, uint64_t job_id, int step);
+struct vmh_migration_result {
+    bool ok;           /* the VM is on the target */
+    bool started;      /* and runs there */
+    bool rolled_back;  /* !ok: restored on the source as it was */
+    const char *error; /* !ok: the step and libvirt's message */
+    uint64_t libvirt_ms;
+};
+void vmh_engine_migration_done(struct vmh_engine *engine, uint64_t job_id,
+                               const struct vmh_migration_result *res);
+/* How much room a host has for new VMs, as measured (loop thread). */
+void vmh_engine_host_room(struct vmh_engine *engine, const char *host, uint64_t free_kib,
+                          unsigned free_vcpus);
+/* Journal migration cases in dir (loop thread, before hosts connect); the
+ * cases of the previous run are resumed as their VMs reappear. */
+int vmh_engine_journal_open(struct vmh_engine *engine, const char *dir);
 
 /* cfg is taken over by the engine. */
 struct vmh_engine *vmh_engine_new(struct vmh_loop *loop, struct vmh_config *cfg);

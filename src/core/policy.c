@@ -1,5 +1,8 @@
 #include "core/policy.h"
 
+#include <stdio.h>
+#include <string.h>
+
 void
 vmh_policy_effective(const struct vmh_config *cfg, const char *uuid, const struct vmh_vm_meta *meta,
                      struct vmh_effective *out)
@@ -33,4 +36,66 @@ vmh_policy_effective(const struct vmh_config *cfg, const char *uuid, const struc
     out->clamped = cfg->settings.has_max_ppt && out->ppt > cfg->settings.max_ppt;
     if (out->clamped)
         out->ppt = cfg->settings.max_ppt;
+}
+
+/* Why a candidate cannot take the VM; NULL when it can. */
+static const char *
+vmh_policy_unfit(const struct vmh_target_candidate *c, const char *source, uint64_t need_kib,
+                 unsigned need_vcpus, bool explicit_target)
+{
+    if (source && !strcmp(c->name, source))
+        return "it is the VM's own host";
+    if (!c->migration_target && !explicit_target)
+        return "it is not a migration target";
+    if (!c->connected)
+        return "it is not connected";
+    if (!c->healthy)
+        return "it is not healthy";
+    if (c->maintenance)
+        return "it is in maintenance";
+    if (!c->room_known)
+        return "its free memory and CPUs are not known yet";
+    if (c->free_kib < need_kib)
+        return "it has not enough free memory";
+    if (c->free_vcpus < (int64_t)need_vcpus)
+        return "it has not enough free CPUs";
+    return NULL;
+}
+
+int
+vmh_policy_choose_target(const struct vmh_target_candidate *c, size_t n, const char *source,
+                         const char *explicit_target, uint64_t need_kib, unsigned need_vcpus,
+                         char *why, size_t why_len)
+{
+    int best = -1;
+
+    if (explicit_target) {
+        for (size_t i = 0; i < n; i++) {
+            const char *unfit;
+
+            if (strcmp(c[i].name, explicit_target))
+                continue;
+            /* An operator may name a host that is not a default target. */
+            unfit = vmh_policy_unfit(&c[i], source, need_kib, need_vcpus, true);
+            if (!unfit)
+                return (int)i;
+            snprintf(why, why_len, "target host %s cannot take the VM: %s", explicit_target, unfit);
+            return -1;
+        }
+        snprintf(why, why_len, "target host %s is not configured", explicit_target);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (vmh_policy_unfit(&c[i], source, need_kib, need_vcpus, false))
+            continue;
+        if (best < 0 || c[i].priority > c[best].priority ||
+            (c[i].priority == c[best].priority && c[i].free_kib > c[best].free_kib))
+            best = (int)i;
+    }
+    if (best < 0)
+        snprintf(why, why_len,
+                 "no target host: none is a connected, healthy migration target out of "
+                 "maintenance with %llu KiB and %u vCPUs free",
+                 (unsigned long long)need_kib, need_vcpus);
+    return best;
 }

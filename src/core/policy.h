@@ -21,4 +21,25 @@ struct vmh_effective {
 void vmh_policy_effective(const struct vmh_config *cfg, const char *uuid,
                           const struct vmh_vm_meta *meta, struct vmh_effective *out);
 
+/* A host that could receive a migrating VM, as the engine sees it. */
+struct vmh_target_candidate {
+    const char *name;
+    bool migration_target; /* configured as a target */
+    bool connected;
+    bool healthy; /* health normal */
+    bool maintenance;
+    bool room_known;
+    uint64_t free_kib; /* measured room minus what is already promised */
+    int64_t free_vcpus;
+    uint16_t priority; /* higher first */
+};
+
+/* Chooses where a VM needing need_kib / need_vcpus goes from source:
+ * the explicit target when given (checked the same way), else the fit
+ * candidate of highest priority, then most free memory.  Returns its index,
+ * or -1 with why (a sentence naming what is wrong) filled in. */
+int vmh_policy_choose_target(const struct vmh_target_candidate *c, size_t n, const char *source,
+                             const char *explicit_target, uint64_t need_kib, unsigned need_vcpus,
+                             char *why, size_t why_len);
+
 #endif

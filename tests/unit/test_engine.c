@@ -62,6 +62,9 @@ config(uint32_t ims_ppt)
     struct vmh_config *cfg = g_new0(struct vmh_config, 1);
 
     cfg->settings.default_ppt = 60;
+    cfg->settings.cancel_on_clear = true;
+    cfg->settings.max_concurrent_migrations = 4;
+    cfg->settings.shutdown_timeout = 5;
     cfg->n_hosts = 2;
     cfg->hosts = g_new0(struct vmh_host_conf, 2);
     cfg->hosts[0].name = g_strdup("a");
@@ -339,9 +342,11 @@ test_rpcs_check_their_arguments(void **state)
     vmh_engine_rpc_clear_fault(fx->engine, ev(fx, 0)->fault_id, &res);
     assert_int_equal(res.status, VMH_RPC_OK);
     assert_int_equal(ev(fx, 1)->type, VMH_EV_FAULT_CLEARED);
-    vmh_engine_rpc_migrate_vm(fx->engine, UUID_A1, NULL, &res);
-    assert_int_equal(res.status, VMH_RPC_NOT_SUPPORTED);
-    assert_true(strlen(res.message) > 0);
+    vmh_engine_rpc_migration_ready(fx->engine, UUID_A1, NULL, &res);
+    assert_int_equal(res.status, VMH_RPC_INVALID); /* nothing pending */
+    assert_non_null(strstr(res.message, "no migration is pending"));
+    vmh_engine_rpc_migrate_vm(fx->engine, UUID_A1, "nowhere", &res);
+    assert_int_equal(res.status, VMH_RPC_UNKNOWN_HOST);
 }
 
 static void

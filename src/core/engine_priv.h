@@ -1,0 +1,149 @@
+/* The engine's own structures, shared by its files (engine.c: inventory,
+ * faults, snapshots; migration.c: migration cases and their journal).
+ * Nothing outside src/core includes this. */
+#ifndef VMH_CORE_ENGINE_PRIV_H
+#define VMH_CORE_ENGINE_PRIV_H
+
+#include "core/engine.h"
+
+#include <glib.h>
+#include <pthread.h>
+
+/* Cleared faults kept for the state data and SNMP/NETCONF readers. */
+#define VMH_FAULT_HISTORY 256
+
+struct vmh_host {
+    char *name;
+    const struct vmh_host_conf *conf; /* points into engine->cfg */
+    uint32_t index;
+    enum vmh_connection connection;
+    char *last_error;
+    uint32_t vm_count;
+    bool sysfs_monitoring;
+    struct vmh_sensor_snap *sensors; /* names owned here */
+    size_t n_sensors;
+    uint64_t mem_corrected;
+    uint64_t mem_uncorrected;
+    /* Room for new VMs as last measured, and what migrations heading here
+     * have already claimed of it. */
+    bool room_known;
+    uint64_t room_kib;
+    unsigned room_vcpus;
+    uint64_t reserved_kib;
+    unsigned reserved_vcpus;
+};
+
+struct vmh_vm {
+    struct vmh_domain_info info;
+    struct vmh_host *host;
+    char *manager; /* effective manager, NULL when none */
+    bool manager_configured;
+    uint32_t ppt;
+    enum vmh_ppt_source ppt_source;
+    enum vmh_migration_state migration;
+    int64_t deadline_ms; /* the running window's end, 0 when none */
+    char *target_host;
+    char *migration_error;
+    /* the migration case */
+    int window_timer;        /* fires at the deadline, -1 when none */
+    bool queued;             /* waiting for a migration slot */
+    bool waiting_target;     /* failed for want of a target, retried */
+    char *requested_target;  /* named by migration-ready / migrate-vm */
+    uint64_t job_id;         /* while migrating */
+    int step;                /* enum vmh_migration_step of the job */
+    int64_t started_ms;      /* monotonic */
+    struct vmh_host *source; /* while migrating */
+    bool was_running;        /* before the migration began */
+};
+
+struct vmh_fault {
+    uint64_t id;
+    char *key; /* host|vm|resource|cause: one active fault per key */
+    char *host;
+    char *vm_uuid; /* NULL: host-level */
+    enum vmh_cause cause;
+    enum vmh_severity severity;
+    int64_t detected_ms;
+    int64_t cleared_ms;
+    char *value;
+    char *description;
+};
+
+struct vmh_observer {
+    vmh_event_fn fn;
+    void *opaque;
+};
+
+struct vmh_engine {
+    struct vmh_loop *loop;
+    struct vmh_config *cfg;
+    GHashTable *hosts; /* name -> struct vmh_host */
+    uint32_t next_host_index;
+    GHashTable *vms;          /* uuid -> struct vmh_vm */
+    GHashTable *faults;       /* key -> active struct vmh_fault */
+    GHashTable *faults_by_id; /* id -> active struct vmh_fault (not owned) */
+    GQueue *history;          /* cleared struct vmh_fault, oldest first */
+    uint64_t next_fault_id;
+    GArray *observers;
+    struct vmh_engine_hooks hooks;
+
+    uint64_t faults_detected;
+    uint64_t migrations_started;
+    uint64_t migrations_completed;
+    uint64_t migrations_failed;
+    guint64 notifications_sent; /* atomics: front ends count */
+    guint64 traps_sent;
+
+    /* migration cases */
+    GQueue *ready;    /* struct vmh_vm * waiting for a slot, by deadline */
+    unsigned running; /* migrations in progress */
+    GHashTable *jobs; /* job id -> struct vmh_vm */
+    uint64_t next_job_id;
+    int retry_timer;       /* retries cases that found no target */
+    char *journal_path;    /* NULL: no journal */
+    GHashTable *recovered; /* uuid -> struct vmh_journal_entry, from the last run */
+
+    pthread_mutex_t snap_lock;
+    struct vmh_snapshot *snap;
+    uint64_t generation;
+    int publish_timer;
+};
+
+struct vmh_journal_entry {
+    char uuid[VMH_UUID_LEN + 1];
+    enum vmh_migration_state state;
+    int step;
+    int64_t deadline_ms;
+    char source[65];
+    char target[65];
+    int was_running;
+};
+
+/* engine.c */
+void vmh_engine_publish_later(struct vmh_engine *engine);
+struct vmh_host *vmh_engine_host(struct vmh_engine *engine, const char *name);
+const struct vmh_fault *vmh_engine_vm_worst_fault(struct vmh_engine *engine,
+                                                  const struct vmh_vm *vm);
+void vmh_engine_emit(struct vmh_engine *engine, const struct vmh_event *ev);
+enum vmh_health vmh_engine_host_health(struct vmh_engine *engine, const struct vmh_host *host);
+
+/* migration.c */
+void vmh_mig_init(struct vmh_engine *engine);
+void vmh_mig_fini(struct vmh_engine *engine);
+/* A VM's window opened (its first fault): a case becomes pending. */
+void vmh_mig_window_open(struct vmh_engine *engine, struct vmh_vm *vm);
+/* The VM's last fault cleared; returns whether its pending case was
+ * cancelled (cancel-on-clear). */
+bool vmh_mig_fault_gone(struct vmh_engine *engine, struct vmh_vm *vm);
+/* The VM leaves the inventory. */
+void vmh_mig_vm_gone(struct vmh_engine *engine, struct vmh_vm *vm);
+/* A VM entered the inventory: resume what the journal says of it. */
+void vmh_mig_vm_appeared(struct vmh_engine *engine, struct vmh_vm *vm);
+/* Hosts changed (connected, configuration): retry cases without target. */
+void vmh_mig_hosts_changed(struct vmh_engine *engine);
+/* Starts the case now (the window ends), after checks done by the caller. */
+void vmh_mig_request_start(struct vmh_engine *engine, struct vmh_vm *vm, const char *target);
+int vmh_mig_choose(struct vmh_engine *engine, struct vmh_vm *vm, const char *explicit_target,
+                   struct vmh_host **target, char *why, size_t why_len);
+
+#endif

@@ -1,0 +1,511 @@
+/* Migration cases in the engine: windows, the ready and timer paths,
+ * target choice, concurrency, cancel-on-clear, outcomes and the journal.
+ * The hypervisor layer is replaced by hooks that record the jobs; the test
+ * reports their outcome as the worker would. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <glib.h>
+#include <libvirt/libvirt.h>
+
+#include "core/engine.h"
+#include "core/loop.h"
+#include "core/policy.h"
+#include "util/log.h"
+#include "util/time.h"
+
+#define UUID_1 "a0000000-0000-4000-8000-000000000001"
+#define UUID_2 "a0000000-0000-4000-8000-000000000002"
+
+static struct vmh_loop *the_loop;
+
+struct fx {
+    struct vmh_engine *engine;
+    GArray *events; /* enum vmh_event_type */
+    GArray *jobs;   /* struct vmh_migration_job, strings dropped */
+    GPtrArray *targets;
+    GPtrArray *reasons;
+    int recovered;
+    char *dir;
+};
+
+static void
+capture(const struct vmh_event *ev, void *opaque)
+{
+    struct fx *fx = opaque;
+
+    g_array_append_val(fx->events, ev->type);
+    if (ev->type == VMH_EV_MIGRATION_FAILED)
+        g_ptr_array_add(fx->reasons, g_strdup(ev->reason));
+}
+
+static void
+run_migration(const struct vmh_migration_job *job, void *opaque)
+{
+    struct fx *fx = opaque;
+
+    g_array_append_val(fx->jobs, *job);
+    g_ptr_array_add(fx->targets, g_strdup(job->target));
+}
+
+static void
+recover_migration(const struct vmh_migration_job *job, void *opaque)
+{
+    struct fx *fx = opaque;
+
+    fx->recovered++;
+    g_array_append_val(fx->jobs, *job);
+    g_ptr_array_add(fx->targets, g_strdup(job->target));
+}
+
+static struct vmh_config *
+config(unsigned max_concurrent, uint32_t ppt)
+{
+    struct vmh_config *cfg = g_new0(struct vmh_config, 1);
+    const char *names[] = {"a", "b", "c"};
+
+    cfg->settings.default_ppt = ppt;
+    cfg->settings.cancel_on_clear = true;
+    cfg->settings.max_concurrent_migrations = (uint16_t)max_concurrent;
+    cfg->settings.shutdown_timeout = 5;
+    cfg->n_hosts = 3;
+    cfg->hosts = g_new0(struct vmh_host_conf, 3);
+    for (int i = 0; i < 3; i++) {
+        cfg->hosts[i].name = g_strdup(names[i]);
+        cfg->hosts[i].uri = g_strdup_printf("test:///%s", names[i]);
+        cfg->hosts[i].sysfs_root = g_strdup("/");
+        cfg->hosts[i].migration_target = true;
+        cfg->hosts[i].priority = 100;
+    }
+    cfg->hosts[2].priority = 200; /* c is preferred */
+    cfg->state_dir = g_strdup("/nonexistent");
+    vmh_config_index(cfg);
+    return cfg;
+}
+
+static void
+connect_hosts(struct fx *fx)
+{
+    struct vmh_domain_info *a = g_new0(struct vmh_domain_info, 2);
+
+    for (int i = 0; i < 2; i++) {
+        snprintf(a[i].uuid, sizeof a[i].uuid, "%s", i ? UUID_2 : UUID_1);
+        a[i].name = g_strdup_printf("vm-%d", i + 1);
+        a[i].power = VMH_POWER_RUNNING;
+        a[i].persistent = true;
+        a[i].memory_kib = 1024 * 1024;
+        a[i].vcpus = 2;
+    }
+    vmh_engine_host_connected(fx->engine, "a", a, 2);
+    vmh_engine_host_connected(fx->engine, "b", g_new0(struct vmh_domain_info, 1), 0);
+    vmh_engine_host_connected(fx->engine, "c", g_new0(struct vmh_domain_info, 1), 0);
+}
+
+static struct fx *
+start_with(struct vmh_config *cfg, const char *dir)
+{
+    struct fx *fx = g_new0(struct fx, 1);
+
+    fx->events = g_array_new(FALSE, TRUE, sizeof(enum vmh_event_type));
+    fx->jobs = g_array_new(FALSE, TRUE, sizeof(struct vmh_migration_job));
+    fx->targets = g_ptr_array_new_with_free_func(g_free);
+    fx->reasons = g_ptr_array_new_with_free_func(g_free);
+    fx->dir = dir ? g_strdup(dir) : NULL;
+    fx->engine = vmh_engine_new(the_loop, cfg);
+    vmh_engine_observe(fx->engine, capture, fx);
+    vmh_engine_set_hooks(fx->engine, &(struct vmh_engine_hooks){
+                                         .run_migration = run_migration,
+                                         .recover_migration = recover_migration,
+                                         .opaque = fx,
+                                     });
+    if (dir)
+        assert_int_equal(vmh_engine_journal_open(fx->engine, dir), 0);
+    return fx;
+}
+
+static void
+stop(struct fx *fx)
+{
+    vmh_engine_free(fx->engine);
+    g_array_free(fx->events, TRUE);
+    g_array_free(fx->jobs, TRUE);
+    g_ptr_array_free(fx->targets, TRUE);
+    g_ptr_array_free(fx->reasons, TRUE);
+    g_free(fx->dir);
+    g_free(fx);
+}
+
+static void
+room(struct fx *fx, const char *host, uint64_t gib)
+{
+    vmh_engine_host_room(fx->engine, host, gib * 1024 * 1024, 16);
+}
+
+static void
+fault_on_a(struct fx *fx)
+{
+    struct vmh_fault_report r = {.host = "a",
+                                 .resource = "hwmon0/temp1",
+                                 .cause = VMH_CAUSE_HIGH_TEMPERATURE,
+                                 .severity = VMH_SEV_MAJOR};
+
+    vmh_engine_raise_fault(fx->engine, &r);
+}
+
+static const struct vmh_vm_snap *
+vm(struct fx *fx, struct vmh_snapshot **snap, const char *uuid)
+{
+    vmh_snapshot_unref(*snap);
+    vmh_engine_publish(fx->engine);
+    *snap = vmh_engine_snapshot(fx->engine);
+    return vmh_snapshot_find_vm(*snap, uuid);
+}
+
+static int
+count(struct fx *fx, enum vmh_event_type type)
+{
+    int n = 0;
+
+    for (guint i = 0; i < fx->events->len; i++)
+        n += g_array_index(fx->events, enum vmh_event_type, i) == type;
+    return n;
+}
+
+/* Runs the loop on this thread until pred or timeout (the loop thread is
+ * not started in this test: the engine lives here). */
+static void
+spin_until(bool (*pred)(struct fx *), struct fx *fx, int timeout_ms)
+{
+    int64_t end = vmh_time_mono_ms() + timeout_ms;
+
+    while (!pred(fx)) {
+        if (vmh_time_mono_ms() > end)
+            fail_msg("timed out");
+        virEventRunDefaultImpl();
+    }
+}
+
+static bool
+has_job(struct fx *fx)
+{
+    return fx->jobs->len > 0;
+}
+
+static void
+test_ready_starts_at_once_to_the_preferred_target(void **state)
+{
+    struct fx *fx = start_with(config(4, 600), NULL);
+    struct vmh_snapshot *snap = NULL;
+    struct vmh_rpc_result res;
+    struct vmh_migration_result done = {.ok = true, .started = true};
+
+    connect_hosts(fx);
+    room(fx, "b", 8);
+    room(fx, "c", 8);
+    fault_on_a(fx);
+    assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_PENDING);
+    assert_int_equal(fx->jobs->len, 0); /* the window runs: 600 s */
+    vmh_engine_rpc_migration_ready(fx->engine, UUID_1, NULL, &res);
+    assert_int_equal(res.status, VMH_RPC_OK);
+    assert_int_equal(fx->jobs->len, 1);
+    assert_string_equal(g_ptr_array_index(fx->targets, 0), "c"); /* priority 200 */
+    assert_int_equal(count(fx, VMH_EV_MIGRATION_STARTED), 1);
+    assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_MIGRATING);
+    assert_string_equal(vm(fx, &snap, UUID_1)->target_host, "c");
+    assert_int_equal(vm(fx, &snap, UUID_2)->migration, VMH_MIG_PENDING); /* still waiting */
+
+    vmh_engine_migration_done(fx->engine, g_array_index(fx->jobs, struct vmh_migration_job, 0).id,
+                              &done);
+    assert_int_equal(count(fx, VMH_EV_MIGRATION_COMPLETED), 1);
+    assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_COMPLETED);
+    assert_string_equal(vm(fx, &snap, UUID_1)->host, "c");
+    assert_int_equal(vmh_snapshot_find_host(snap, "c")->vm_count, 1);
+    assert_int_equal(snap->stats.migrations_started, 1);
+    assert_int_equal(snap->stats.migrations_completed, 1);
+    vmh_snapshot_unref(snap);
+    stop(fx);
+}
+
+static void
+test_timer_path_starts_at_the_deadline_not_before(void **state)
+{
+    struct fx *fx = start_with(config(4, 1), NULL);
+    int64_t raised;
+    struct vmh_snapshot *snap = NULL;
+    int64_t deadline;
+
+    connect_hosts(fx);
+    room(fx, "b", 8);
+    raised = vmh_time_real_ms();
+    fault_on_a(fx);
+    deadline = vm(fx, &snap, UUID_1)->deadline_ms;
+    assert_true(deadline >= raised + 1000);
+    assert_int_equal(fx->jobs->len, 0);
+    spin_until(has_job, fx, 5000);
+    assert_true(vmh_time_real_ms() >= deadline);
+    vmh_snapshot_unref(snap);
+    stop(fx);
+}
+
+static void
+test_no_target_fails_then_retries_when_one_appears(void **state)
+{
+    struct fx *fx = start_with(config(4, 600), NULL);
+    struct vmh_snapshot *snap = NULL;
+    struct vmh_rpc_result res;
+
+    connect_hosts(fx);
+    room(fx, "b", 0); /* full */
+    fault_on_a(fx);
+    vmh_engine_rpc_migrate_vm(fx->engine, UUID_1, NULL, &res);
+    assert_int_equal(res.status, VMH_RPC_OK);
+    assert_int_equal(fx->jobs->len, 0);
+    assert_int_equal(count(fx, VMH_EV_MIGRATION_FAILED), 1);
+    assert_non_null(strstr(g_ptr_array_index(fx->reasons, 0), "no target host"));
+    assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_FAILED);
+    room(fx, "b", 8); /* a target appears */
+    assert_int_equal(fx->jobs->len, 1);
+    assert_string_equal(g_ptr_array_index(fx->targets, 0), "b");
+    assert_int_equal(count(fx, VMH_EV_MIGRATION_FAILED), 1); /* told once */
+    vmh_snapshot_unref(snap);
+    stop(fx);
+}
+
+static void
+test_explicit_target_is_checked(void **state)
+{
+    struct fx *fx = start_with(config(4, 600), NULL);
+    struct vmh_rpc_result res;
+
+    connect_hosts(fx);
+    room(fx, "b", 0);
+    room(fx, "c", 8);
+    fault_on_a(fx);
+    vmh_engine_rpc_migration_ready(fx->engine, UUID_1, "b", &res);
+    assert_int_equal(res.status, VMH_RPC_INVALID);
+    assert_non_null(strstr(res.message, "not enough free memory"));
+    vmh_engine_rpc_migration_ready(fx->engine, UUID_1, "a", &res);
+    assert_int_equal(res.status, VMH_RPC_INVALID);
+    assert_non_null(strstr(res.message, "own host"));
+    assert_int_equal(fx->jobs->len, 0);
+    vmh_engine_rpc_migration_ready(fx->engine, UUID_1, "c", &res);
+    assert_int_equal(res.status, VMH_RPC_OK);
+    assert_string_equal(g_ptr_array_index(fx->targets, 0), "c");
+    vmh_engine_rpc_migration_ready(fx->engine, UUID_1, NULL, &res);
+    assert_int_equal(res.status, VMH_RPC_INVALID); /* already migrating */
+    stop(fx);
+}
+
+static void
+test_concurrency_limit_queues_in_deadline_order(void **state)
+{
+    struct fx *fx = start_with(config(1, 600), NULL);
+    struct vmh_rpc_result res;
+    struct vmh_migration_result fail = {.error = "define: refused"};
+
+    connect_hosts(fx);
+    room(fx, "b", 8);
+    fault_on_a(fx);
+    vmh_engine_rpc_migrate_vm(fx->engine, UUID_2, NULL, &res);
+    vmh_engine_rpc_migrate_vm(fx->engine, UUID_1, NULL, &res);
+    assert_int_equal(fx->jobs->len, 1); /* one slot */
+    assert_string_equal(g_array_index(fx->jobs, struct vmh_migration_job, 0).uuid, UUID_2);
+    vmh_engine_migration_done(fx->engine, g_array_index(fx->jobs, struct vmh_migration_job, 0).id,
+                              &fail);
+    assert_int_equal(count(fx, VMH_EV_MIGRATION_FAILED), 1);
+    assert_string_equal(g_ptr_array_index(fx->reasons, 0), "define: refused");
+    assert_int_equal(fx->jobs->len, 2); /* the slot went to the next */
+    assert_string_equal(g_array_index(fx->jobs, struct vmh_migration_job, 1).uuid, UUID_1);
+    stop(fx);
+}
+
+static void
+test_clearing_cancels_a_pending_case(void **state)
+{
+    struct fx *fx = start_with(config(4, 600), NULL);
+    struct vmh_snapshot *snap = NULL;
+
+    connect_hosts(fx);
+    room(fx, "b", 8);
+    fault_on_a(fx);
+    vmh_engine_clear_fault_of(fx->engine, "a", NULL, "hwmon0/temp1", VMH_CAUSE_HIGH_TEMPERATURE);
+    assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_CANCELLED);
+    assert_int_equal(vm(fx, &snap, UUID_1)->deadline_ms, 0);
+    assert_int_equal(fx->jobs->len, 0);
+    vmh_snapshot_unref(snap);
+    stop(fx);
+}
+
+static void
+test_without_cancel_on_clear_the_case_goes_on(void **state)
+{
+    struct vmh_config *cfg = config(4, 600);
+    struct fx *fx;
+    struct vmh_snapshot *snap = NULL;
+
+    cfg->settings.cancel_on_clear = false;
+    fx = start_with(cfg, NULL);
+    connect_hosts(fx);
+    fault_on_a(fx);
+    vmh_engine_clear_fault_of(fx->engine, "a", NULL, "hwmon0/temp1", VMH_CAUSE_HIGH_TEMPERATURE);
+    assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_PENDING);
+    assert_true(vm(fx, &snap, UUID_1)->deadline_ms > 0);
+    vmh_snapshot_unref(snap);
+    stop(fx);
+}
+
+static void
+test_journal_resumes_pending_and_recovers_migrating(void **state)
+{
+    char *dir = g_dir_make_tmp("vmh-journal-XXXXXX", NULL);
+    struct fx *fx = start_with(config(4, 600), dir);
+    struct vmh_snapshot *snap = NULL;
+    struct vmh_rpc_result res;
+    int64_t deadline;
+    char *cmd;
+
+    connect_hosts(fx);
+    room(fx, "b", 8);
+    fault_on_a(fx);
+    deadline = vm(fx, &snap, UUID_2)->deadline_ms;
+    vmh_engine_rpc_migration_ready(fx->engine, UUID_1, NULL, &res);
+    vmh_engine_migration_step(fx->engine, g_array_index(fx->jobs, struct vmh_migration_job, 0).id,
+                              4);
+    vmh_snapshot_unref(snap);
+    snap = NULL;
+    stop(fx); /* as if killed: nothing finished */
+
+    fx = start_with(config(4, 600), dir);
+    connect_hosts(fx);
+    /* The pending case keeps its original deadline, without a new fault. */
+    assert_int_equal(vm(fx, &snap, UUID_2)->migration, VMH_MIG_PENDING);
+    assert_int_equal(vm(fx, &snap, UUID_2)->deadline_ms, deadline);
+    /* The interrupted one is handed to the hypervisor layer to settle. */
+    assert_int_equal(fx->recovered, 1);
+    assert_string_equal(g_array_index(fx->jobs, struct vmh_migration_job, 0).uuid, UUID_1);
+    assert_int_equal(g_array_index(fx->jobs, struct vmh_migration_job, 0).step, 4);
+    assert_string_equal(g_ptr_array_index(fx->targets, 0), "b");
+    assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_MIGRATING);
+    vmh_snapshot_unref(snap);
+    stop(fx);
+    cmd = g_strdup_printf("rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    g_free(cmd);
+    g_free(dir);
+}
+
+static void
+test_target_policy(void **state)
+{
+    struct vmh_target_candidate c[] = {
+        {.name = "src",
+         .migration_target = true,
+         .connected = true,
+         .healthy = true,
+         .room_known = true,
+         .free_kib = 100,
+         .free_vcpus = 8,
+         .priority = 900},
+        {.name = "small",
+         .migration_target = true,
+         .connected = true,
+         .healthy = true,
+         .room_known = true,
+         .free_kib = 10,
+         .free_vcpus = 8,
+         .priority = 500},
+        {.name = "sick",
+         .migration_target = true,
+         .connected = true,
+         .healthy = false,
+         .room_known = true,
+         .free_kib = 100,
+         .free_vcpus = 8,
+         .priority = 500},
+        {.name = "maint",
+         .migration_target = true,
+         .connected = true,
+         .healthy = true,
+         .maintenance = true,
+         .room_known = true,
+         .free_kib = 100,
+         .free_vcpus = 8,
+         .priority = 500},
+        {.name = "p100-big",
+         .migration_target = true,
+         .connected = true,
+         .healthy = true,
+         .room_known = true,
+         .free_kib = 90,
+         .free_vcpus = 8,
+         .priority = 100},
+        {.name = "p100-small",
+         .migration_target = true,
+         .connected = true,
+         .healthy = true,
+         .room_known = true,
+         .free_kib = 60,
+         .free_vcpus = 8,
+         .priority = 100},
+        {.name = "not-target",
+         .migration_target = false,
+         .connected = true,
+         .healthy = true,
+         .room_known = true,
+         .free_kib = 100,
+         .free_vcpus = 8,
+         .priority = 999},
+    };
+    char why[256];
+
+    assert_int_equal(vmh_policy_choose_target(c, 7, "src", NULL, 50, 2, why, sizeof why), 4);
+    assert_int_equal(vmh_policy_choose_target(c, 7, "src", NULL, 95, 2, why, sizeof why), -1);
+    assert_non_null(strstr(why, "no target host"));
+    assert_int_equal(vmh_policy_choose_target(c, 7, "src", NULL, 50, 9, why, sizeof why), -1);
+    /* Named explicitly, a non-default target is fine; an unfit one is not. */
+    assert_int_equal(vmh_policy_choose_target(c, 7, "src", "not-target", 50, 2, why, sizeof why),
+                     6);
+    assert_int_equal(vmh_policy_choose_target(c, 7, "src", "maint", 50, 2, why, sizeof why), -1);
+    assert_non_null(strstr(why, "maintenance"));
+    assert_int_equal(vmh_policy_choose_target(c, 7, "src", "sick", 50, 2, why, sizeof why), -1);
+    assert_non_null(strstr(why, "not healthy"));
+    assert_int_equal(vmh_policy_choose_target(c, 7, "src", "zzz", 50, 2, why, sizeof why), -1);
+    assert_non_null(strstr(why, "not configured"));
+}
+
+static int
+group_setup(void **state)
+{
+    vmh_log_init("test", true, getenv("VMH_TEST_DEBUG"));
+    return vmh_loop_new(&the_loop);
+}
+
+static int
+group_teardown(void **state)
+{
+    vmh_loop_free(the_loop);
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ready_starts_at_once_to_the_preferred_target),
+        cmocka_unit_test(test_timer_path_starts_at_the_deadline_not_before),
+        cmocka_unit_test(test_no_target_fails_then_retries_when_one_appears),
+        cmocka_unit_test(test_explicit_target_is_checked),
+        cmocka_unit_test(test_concurrency_limit_queues_in_deadline_order),
+        cmocka_unit_test(test_clearing_cancels_a_pending_case),
+        cmocka_unit_test(test_without_cancel_on_clear_the_case_goes_on),
+        cmocka_unit_test(test_journal_resumes_pending_and_recovers_migrating),
+        cmocka_unit_test(test_target_policy),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
