@@ -661,7 +661,12 @@ vmh_engine_host_sensors(struct vmh_engine *engine, const char *name, bool availa
     host->sysfs_monitoring = available;
     host->mem_corrected = mem_corrected;
     host->mem_uncorrected = mem_uncorrected;
-    vmh_engine_publish_later(engine);
+    /* Readings change at every poll on real hardware: readers see them at
+     * most once a second, faults (published at once) are not held back. */
+    if (vmh_time_mono_ms() - engine->sensors_published_ms >= 1000) {
+        engine->sensors_published_ms = vmh_time_mono_ms();
+        vmh_engine_publish_later(engine);
+    }
 }
 
 /* --- configuration --- */

@@ -107,6 +107,7 @@ struct vmh_engine {
     struct vmh_snapshot *snap;
     uint64_t generation;
     int publish_timer;
+    int64_t sensors_published_ms;
 };
 
 struct vmh_journal_entry {

@@ -438,8 +438,10 @@ vmh_engine_migration_done(struct vmh_engine *engine, uint64_t job_id,
         vm->migration = VMH_MIG_COMPLETED;
         vm->deadline_ms = 0;
         engine->migrations_completed++;
-        log_info("core", "vm %s (%s): migrated from %s to %s in %" PRIu64 " ms%s", vm->info.name,
-                 vm->info.uuid, source, target->name, ms, res->started ? ", running" : "");
+        log_info("core",
+                 "vm %s (%s): migrated from %s to %s in %" PRIu64 " ms (libvirt %" PRIu64 " ms)%s",
+                 vm->info.name, vm->info.uuid, source, target->name, ms, res->libvirt_ms,
+                 res->started ? ", running" : "");
         vmh_mig_event(engine, VMH_EV_MIGRATION_COMPLETED, vm, source, target->name, NULL, ms);
     } else {
         const char *why = res->error ? res->error : "the target host is gone";

@@ -7,6 +7,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <glib.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +39,10 @@ struct vmh_mon_host {
     GHashTable *mcs;     /* "mc0" -> struct vmh_mon_mc */
     GHashTable *warned;  /* paths already complained about */
     GArray *readings;    /* struct vmh_sensor_snap of this poll (names owned) */
+    GPtrArray *dirs;     /* struct vmh_mon_dir: the hwmon layout */
+    struct timespec base_mtime;
+    bool have_layout;
+    bool rescan;
 };
 
 struct vmh_monitor {
@@ -46,6 +52,8 @@ struct vmh_monitor {
     int timer;
     uint32_t interval_ms;
 };
+
+static void vmh_mon_dir_free(void *p);
 
 static void
 vmh_mon_host_free(void *opaque)
@@ -58,6 +66,7 @@ vmh_mon_host_free(void *opaque)
     g_hash_table_destroy(mh->mcs);
     g_hash_table_destroy(mh->warned);
     g_array_free(mh->readings, TRUE);
+    g_ptr_array_free(mh->dirs, TRUE);
     g_free(mh);
 }
 
@@ -80,6 +89,7 @@ vmh_mon_host_new(const char *root)
     mh->warned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     mh->readings = g_array_new(FALSE, TRUE, sizeof(struct vmh_sensor_snap));
     g_array_set_clear_func(mh->readings, vmh_mon_reading_clear);
+    mh->dirs = g_ptr_array_new_with_free_func(vmh_mon_dir_free);
     return mh;
 }
 
@@ -99,24 +109,24 @@ static int
 vmh_mon_read(struct vmh_mon_host *mh, const char *host, const char *path, long long *value)
 {
     char buf[VMH_SYSFS_VALUE_MAX + 1];
-    FILE *f = fopen(path, "re");
-    size_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
 
-    if (!f) {
+    if (fd < 0) {
         if (errno == ENOENT)
             return 0;
         vmh_mon_warn_once(mh, host, path, strerror(errno));
         return -1;
     }
-    n = fread(buf, 1, VMH_SYSFS_VALUE_MAX, f);
-    buf[n] = '\0';
-    if (ferror(f)) {
+    n = read(fd, buf, VMH_SYSFS_VALUE_MAX);
+    if (n < 0) {
         /* hwmon drivers answer EIO/ENODATA for a sensor that is not there */
-        vmh_mon_warn_once(mh, host, path, strerror(errno ? errno : EIO));
-        fclose(f);
+        vmh_mon_warn_once(mh, host, path, strerror(errno));
+        close(fd);
         return -1;
     }
-    fclose(f);
+    close(fd);
+    buf[n] = '\0';
     if (vmh_sysfs_parse_long(buf, value) < 0) {
         char *shown = g_strescape(g_strchomp(buf), NULL);
         char *why = g_strdup_printf("not a number: \"%s\"", shown);
@@ -159,58 +169,148 @@ vmh_mon_raise(struct vmh_monitor *mon, const char *host, const char *resource, e
 
 /* --- hwmon --- */
 
+/* What a hwmon directory holds, read again only when the directory changes
+ * (its mtime moves when attributes appear, vanish or are replaced): each
+ * poll then reads one file per sensor. */
+struct vmh_mon_temp_attr {
+    char *key;   /* "hwmon0/temp1": the fault's resource */
+    char *input; /* path of temp1_input */
+    char *name;  /* "coretemp/Package id 0" */
+    bool has_max, has_crit;
+    double max, crit;
+};
+
+struct vmh_mon_dir {
+    char *name; /* hwmon0 */
+    char *path;
+    struct timespec mtime;
+    GPtrArray *temps; /* struct vmh_mon_temp_attr */
+    GPtrArray *flags; /* file names ending in _alarm / _fault */
+};
+
+static void
+vmh_mon_temp_attr_free(void *p)
+{
+    struct vmh_mon_temp_attr *a = p;
+
+    g_free(a->key);
+    g_free(a->input);
+    g_free(a->name);
+    g_free(a);
+}
+
+static void
+vmh_mon_dir_free(void *p)
+{
+    struct vmh_mon_dir *d = p;
+
+    g_free(d->name);
+    g_free(d->path);
+    g_ptr_array_free(d->temps, TRUE);
+    g_ptr_array_free(d->flags, TRUE);
+    g_free(d);
+}
+
+static bool
+vmh_mon_mtime(const char *path, struct timespec *ts)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0)
+        return false;
+    *ts = st.st_mtim;
+    return true;
+}
+
+static bool
+vmh_mon_same_time(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+static void
+vmh_mon_scan_dir(struct vmh_mon_host *mh, const char *host, struct vmh_mon_dir *d)
+{
+    char *name_path = g_build_filename(d->path, "name", NULL);
+    char *chip = vmh_mon_read_text(name_path);
+    GDir *attrs = g_dir_open(d->path, 0, NULL);
+    const char *file;
+
+    g_free(name_path);
+    g_ptr_array_set_size(d->temps, 0);
+    g_ptr_array_set_size(d->flags, 0);
+    vmh_mon_mtime(d->path, &d->mtime);
+    while (attrs && (file = g_dir_read_name(attrs))) {
+        int idx;
+        char tail[16];
+
+        if (sscanf(file, "temp%d_%15s", &idx, tail) == 2 && !strcmp(tail, "input")) {
+            struct vmh_mon_temp_attr *a = g_new0(struct vmh_mon_temp_attr, 1);
+            char *path, *label;
+            long long v;
+
+            a->key = g_strdup_printf("%s/temp%d", d->name, idx);
+            a->input = g_build_filename(d->path, file, NULL);
+            path = g_strdup_printf("%s/temp%d_max", d->path, idx);
+            if (vmh_mon_read(mh, host, path, &v) > 0 && v > 0) {
+                a->has_max = true;
+                a->max = (double)v / 1000.0;
+            }
+            g_free(path);
+            path = g_strdup_printf("%s/temp%d_crit", d->path, idx);
+            if (vmh_mon_read(mh, host, path, &v) > 0 && v > 0) {
+                a->has_crit = true;
+                a->crit = (double)v / 1000.0;
+            }
+            g_free(path);
+            path = g_strdup_printf("%s/temp%d_label", d->path, idx);
+            label = vmh_mon_read_text(path);
+            g_free(path);
+            if (label && *label)
+                a->name = g_strdup_printf("%s/%s", chip ? chip : d->name, label);
+            else
+                a->name = g_strdup_printf("%s/temp%d", chip ? chip : d->name, idx);
+            g_free(label);
+            g_ptr_array_add(d->temps, a);
+        } else if (g_str_has_suffix(file, "_alarm") || g_str_has_suffix(file, "_fault")) {
+            g_ptr_array_add(d->flags, g_strdup(file));
+        }
+    }
+    if (attrs)
+        g_dir_close(attrs);
+    g_free(chip);
+}
+
 static void
 vmh_mon_temp(struct vmh_monitor *mon, const struct vmh_config *cfg, struct vmh_mon_host *mh,
-             const char *host, const char *dir, const char *hwmon, const char *chip, int idx)
+             const char *host, const struct vmh_mon_temp_attr *a, const char *hwmon)
 {
     const struct vmh_thresholds *th = &cfg->thresholds;
-    char *path, *key, *label, *value_text, *desc;
     struct vmh_sensor_snap reading = {0};
     struct vmh_mon_sensor *st;
     enum vmh_temp_level level;
-    long long milli, v;
+    long long milli;
     int got;
 
-    key = g_strdup_printf("%s/temp%d", hwmon, idx);
-    st = g_hash_table_lookup(mh->sensors, key);
+    st = g_hash_table_lookup(mh->sensors, a->key);
     if (!st) {
         st = g_new0(struct vmh_mon_sensor, 1);
-        g_hash_table_insert(mh->sensors, g_strdup(key), st);
+        g_hash_table_insert(mh->sensors, g_strdup(a->key), st);
     }
-    path = g_strdup_printf("%s/temp%d_input", dir, idx);
-    got = vmh_mon_read(mh, host, path, &milli);
-    g_free(path);
+    got = vmh_mon_read(mh, host, a->input, &milli);
+    if (got == 0)
+        mh->rescan = true; /* the attribute went away under us */
     if (got <= 0) {
         /* Present but unreadable is not gone: keep its state as it is. */
         st->seen = got < 0;
-        g_free(key);
         return;
     }
     reading.value = (double)milli / 1000.0;
-    reading.has_high = th->has_temp_high;
-    reading.high = th->temp_high;
-    reading.has_critical = th->has_temp_critical;
-    reading.critical = th->temp_critical;
-    path = g_strdup_printf("%s/temp%d_max", dir, idx);
-    if (!reading.has_high && vmh_mon_read(mh, host, path, &v) > 0 && v > 0) {
-        reading.has_high = true;
-        reading.high = (double)v / 1000.0;
-    }
-    g_free(path);
-    path = g_strdup_printf("%s/temp%d_crit", dir, idx);
-    if (!reading.has_critical && vmh_mon_read(mh, host, path, &v) > 0 && v > 0) {
-        reading.has_critical = true;
-        reading.critical = (double)v / 1000.0;
-    }
-    g_free(path);
-    path = g_strdup_printf("%s/temp%d_label", dir, idx);
-    label = vmh_mon_read_text(path);
-    g_free(path);
-    if (label && *label)
-        reading.name = g_strdup_printf("%s/%s", chip ? chip : hwmon, label);
-    else
-        reading.name = g_strdup_printf("%s/temp%d", chip ? chip : hwmon, idx);
-    g_free(label);
+    reading.has_high = th->has_temp_high || a->has_max;
+    reading.high = th->has_temp_high ? th->temp_high : a->max;
+    reading.has_critical = th->has_temp_critical || a->has_crit;
+    reading.critical = th->has_temp_critical ? th->temp_critical : a->crit;
+    reading.name = g_strdup(a->name);
     /* Two chips of one driver may both say "coretemp/Core 0". */
     for (guint i = 0; i < mh->readings->len; i++) {
         if (!strcmp(g_array_index(mh->readings, struct vmh_sensor_snap, i).name, reading.name)) {
@@ -225,19 +325,22 @@ vmh_mon_temp(struct vmh_monitor *mon, const struct vmh_config *cfg, struct vmh_m
 
     st->seen = true;
     if (st->missing)
-        log_info("monitor", "host %s: sensor %s is back", host, key);
+        log_info("monitor", "host %s: sensor %s is back", host, a->key);
     st->missing = false;
     level = vmh_detect_temperature(st->level, reading.value, reading.has_high, reading.high,
                                    reading.has_critical, reading.critical, th->temp_hysteresis);
     if (level != st->level) {
-        value_text = g_strdup_printf("%.1f", reading.value);
+        char *value_text = g_strdup_printf("%.1f", reading.value);
+
         if (level == VMH_TEMP_NORMAL) {
-            vmh_engine_clear_fault_of(mon->engine, host, NULL, key, VMH_CAUSE_HIGH_TEMPERATURE);
+            vmh_engine_clear_fault_of(mon->engine, host, NULL, a->key, VMH_CAUSE_HIGH_TEMPERATURE);
         } else {
-            desc = g_strdup_printf("%s at %.1f C, above %s threshold %.1f C", reading.name,
-                                   reading.value, level == VMH_TEMP_CRITICAL ? "critical" : "high",
-                                   level == VMH_TEMP_CRITICAL ? reading.critical : reading.high);
-            vmh_mon_raise(mon, host, key, VMH_CAUSE_HIGH_TEMPERATURE,
+            char *desc =
+                g_strdup_printf("%s at %.1f C, above %s threshold %.1f C", reading.name,
+                                reading.value, level == VMH_TEMP_CRITICAL ? "critical" : "high",
+                                level == VMH_TEMP_CRITICAL ? reading.critical : reading.high);
+
+            vmh_mon_raise(mon, host, a->key, VMH_CAUSE_HIGH_TEMPERATURE,
                           level == VMH_TEMP_CRITICAL ? VMH_SEV_CRITICAL : VMH_SEV_MAJOR, value_text,
                           desc);
             g_free(desc);
@@ -245,18 +348,17 @@ vmh_mon_temp(struct vmh_monitor *mon, const struct vmh_config *cfg, struct vmh_m
         g_free(value_text);
         st->level = level;
     }
-    g_free(key);
 }
 
 /* Any "<channel>_alarm" or "<channel>_fault" attribute set to 1 is a
  * hardware fault; 0 clears it. */
 static void
-vmh_mon_flag(struct vmh_monitor *mon, struct vmh_mon_host *mh, const char *host, const char *dir,
-             const char *hwmon, const char *file, GHashTable *seen)
+vmh_mon_flag(struct vmh_monitor *mon, struct vmh_mon_host *mh, const char *host,
+             const struct vmh_mon_dir *d, const char *file, GHashTable *seen)
 {
     bool is_fault = g_str_has_suffix(file, "_fault");
-    char *path = g_strdup_printf("%s/%s", dir, file);
-    char *key = g_strdup_printf("%s/%s", hwmon, file);
+    char *path = g_build_filename(d->path, file, NULL);
+    char *key = g_strdup_printf("%s/%s", d->name, file);
     bool raised = g_hash_table_contains(mh->flags, key);
     long long v;
 
@@ -278,46 +380,73 @@ vmh_mon_flag(struct vmh_monitor *mon, struct vmh_mon_host *mh, const char *host,
     g_free(path);
 }
 
+/* Re-reads the list of hwmon directories, and the contents of those that
+ * changed, when anything changed. */
+static bool
+vmh_mon_hwmon_layout(struct vmh_mon_host *mh, const char *host)
+{
+    char *base = g_build_filename(mh->root, "sys/class/hwmon", NULL);
+    struct timespec now;
+    bool ok = vmh_mon_mtime(base, &now);
+
+    if (!ok) {
+        g_ptr_array_set_size(mh->dirs, 0);
+        mh->have_layout = false;
+        g_free(base);
+        return false;
+    }
+    if (mh->rescan || !mh->have_layout || !vmh_mon_same_time(&now, &mh->base_mtime)) {
+        GDir *d = g_dir_open(base, 0, NULL);
+        const char *entry;
+
+        g_ptr_array_set_size(mh->dirs, 0);
+        while (d && (entry = g_dir_read_name(d))) {
+            struct vmh_mon_dir *dir = g_new0(struct vmh_mon_dir, 1);
+
+            dir->name = g_strdup(entry);
+            dir->path = g_build_filename(base, entry, NULL);
+            dir->temps = g_ptr_array_new_with_free_func(vmh_mon_temp_attr_free);
+            dir->flags = g_ptr_array_new_with_free_func(g_free);
+            vmh_mon_scan_dir(mh, host, dir);
+            g_ptr_array_add(mh->dirs, dir);
+        }
+        if (d)
+            g_dir_close(d);
+        mh->base_mtime = now;
+        mh->have_layout = true;
+        mh->rescan = false;
+    } else {
+        for (guint i = 0; i < mh->dirs->len; i++) {
+            struct vmh_mon_dir *dir = g_ptr_array_index(mh->dirs, i);
+            struct timespec t;
+
+            if (vmh_mon_mtime(dir->path, &t) && !vmh_mon_same_time(&t, &dir->mtime))
+                vmh_mon_scan_dir(mh, host, dir);
+        }
+    }
+    g_free(base);
+    return true;
+}
+
 static bool
 vmh_mon_hwmon(struct vmh_monitor *mon, const struct vmh_config *cfg, struct vmh_mon_host *mh,
               const char *host)
 {
-    char *base = g_build_filename(mh->root, "sys/class/hwmon", NULL);
-    GHashTable *flags_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    GDir *d = g_dir_open(base, 0, NULL);
-    const char *hwmon;
+    GHashTable *flags_seen;
     GHashTableIter it;
     gpointer key;
 
-    if (!d) {
-        g_free(base);
-        g_hash_table_destroy(flags_seen);
+    if (!vmh_mon_hwmon_layout(mh, host))
         return false;
-    }
-    while ((hwmon = g_dir_read_name(d))) {
-        char *dir = g_build_filename(base, hwmon, NULL);
-        char *name_path = g_build_filename(dir, "name", NULL);
-        char *chip = vmh_mon_read_text(name_path);
-        GDir *attrs = g_dir_open(dir, 0, NULL);
-        const char *file;
+    flags_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (guint i = 0; i < mh->dirs->len; i++) {
+        struct vmh_mon_dir *dir = g_ptr_array_index(mh->dirs, i);
 
-        while (attrs && (file = g_dir_read_name(attrs))) {
-            int idx;
-            char tail[16];
-
-            if (sscanf(file, "temp%d_%15s", &idx, tail) == 2 && !strcmp(tail, "input"))
-                vmh_mon_temp(mon, cfg, mh, host, dir, hwmon, chip, idx);
-            else if (g_str_has_suffix(file, "_alarm") || g_str_has_suffix(file, "_fault"))
-                vmh_mon_flag(mon, mh, host, dir, hwmon, file, flags_seen);
-        }
-        if (attrs)
-            g_dir_close(attrs);
-        g_free(chip);
-        g_free(name_path);
-        g_free(dir);
+        for (guint t = 0; t < dir->temps->len; t++)
+            vmh_mon_temp(mon, cfg, mh, host, g_ptr_array_index(dir->temps, t), dir->name);
+        for (guint f = 0; f < dir->flags->len; f++)
+            vmh_mon_flag(mon, mh, host, dir, g_ptr_array_index(dir->flags, f), flags_seen);
     }
-    g_dir_close(d);
-    g_free(base);
     /* A flag whose file vanished says nothing any more: keep its fault, it
      * was real when raised, but stop tracking it. */
     g_hash_table_iter_init(&it, mh->flags);
