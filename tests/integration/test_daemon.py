@@ -45,6 +45,15 @@ class CommandLine(unittest.TestCase):
         for opt in ("--config", "--check-config", "--foreground", "--debug", "--version"):
             self.assertIn(opt, r.stdout)
 
+    def test_help_and_man_page_list_the_same_options(self):
+        r = self.run_vmhealthd("--help")
+        helped = set(re.findall(r"--([a-z][a-z-]+)", r.stdout))
+        with open(os.path.join(vmhtest.REPO, "docs", "vmhealthd.8")) as f:
+            manned = set(re.findall(r"\\-\\-([a-z][a-z\\-]+)", f.read()))
+        manned = {m.replace("\\-", "-") for m in manned}
+        self.assertTrue(helped)
+        self.assertEqual(helped, manned)
+
     def test_unknown_option_is_refused(self):
         r = self.run_vmhealthd("--frobnicate")
         self.assertNotEqual(r.returncode, 0)
