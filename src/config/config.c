@@ -61,6 +61,25 @@ vmh_config_split_location(const char *loc, char **path, long *line)
         *path = g_strdup(loc);
 }
 
+/* libyang quotes the offending input, newlines and all: an operator's
+ * error is one line. */
+static char *
+vmh_config_one_line(char *s)
+{
+    GString *out = g_string_sized_new(strlen(s) + 8);
+
+    for (const char *p = s; *p; p++) {
+        if (*p == '\n')
+            g_string_append(out, "\\n");
+        else if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            g_string_append_c(out, '?');
+        else
+            g_string_append_c(out, *p);
+    }
+    g_free(s);
+    return g_string_free(out, FALSE);
+}
+
 char *
 vmh_config_ly_error(const struct ly_ctx *ctx, const char *what)
 {
@@ -71,7 +90,7 @@ vmh_config_ly_error(const struct ly_ctx *ctx, const char *what)
     if (!e)
         return g_strdup_printf("%s: unknown error", what);
     if (!e->path)
-        return g_strdup_printf("%s: %s", what, e->msg);
+        return vmh_config_one_line(g_strdup_printf("%s: %s", what, e->msg));
     vmh_config_split_location(e->path, &path, &line);
     if (line > 0 && path)
         s = g_strdup_printf("%s:%ld: %s: %s", what, line, path, e->msg);
@@ -80,7 +99,7 @@ vmh_config_ly_error(const struct ly_ctx *ctx, const char *what)
     else
         s = g_strdup_printf("%s: %s: %s", what, path, e->msg);
     g_free(path);
-    return s;
+    return vmh_config_one_line(s);
 }
 
 static LYD_FORMAT

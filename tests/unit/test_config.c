@@ -237,6 +237,15 @@ test_json_type_error_is_named(void **state)
 }
 
 static void
+test_error_quoting_a_newline_stays_one_line(void **state)
+{
+    /* libyang quotes the input it choked on, newline included (found by
+     * fuzz_config). */
+    load_bad("{\"nfv-vm-health:vm-health\":{\"settings\":{\"poll-iault\"}]}}\n", LYD_JSON,
+             "configuration:1:", "\\n");
+}
+
+static void
 test_file_errors_name_the_file(void **state)
 {
     struct lyd_node *tree = NULL;
@@ -388,6 +397,7 @@ main(void)
         cmocka_unit_test(test_assignments_differing_only_in_case_are_refused),
         cmocka_unit_test(test_state_data_in_configuration_is_refused),
         cmocka_unit_test(test_json_type_error_is_named),
+        cmocka_unit_test(test_error_quoting_a_newline_stays_one_line),
         cmocka_unit_test(test_file_errors_name_the_file),
         cmocka_unit_test(test_operational_tree_carries_snapshot_and_validates),
     };
