@@ -32,7 +32,7 @@ struct vmh_migration_request {
     virConnectPtr source; /* NULL: the source host is unreachable (evacuation) */
     const char *target_name;
     virConnectPtr target;
-    bool shared_storage;        /* disks are visible from the target as they are */
+    bool shared_storage;         /* disks are visible from the target as they are */
     unsigned shutdown_timeout_s; /* graceful shutdown, then destroy */
     /* The last inactive, migratable XML known of the domain: required when
      * source is NULL (only with shared storage), otherwise unused. */
@@ -60,15 +60,15 @@ struct vmh_migration_request {
 struct vmh_migration_outcome {
     bool ok;
     enum vmh_migration_step failed_step; /* when !ok */
-    char *error;        /* when !ok: the step and libvirt's message; free() it */
-    bool was_running;   /* the domain was active before the migration */
-    bool started;       /* it runs on the target now */
-    bool rolled_back;   /* !ok and the source was restored as it was */
-    uint64_t libvirt_ms; /* time spent inside libvirt calls */
+    char *error;                         /* when !ok: the step and libvirt's message; free() it */
+    bool was_running;                    /* the domain was active before the migration */
+    bool started;                        /* it runs on the target now */
+    bool rolled_back;                    /* !ok and the source was restored as it was */
+    uint64_t libvirt_ms;                 /* time spent inside libvirt calls */
 
     /* Additions to the lead's contract. */
-    bool forced_off;      /* the guest ignored the graceful shutdown: destroyed */
-    bool native;          /* defined on the target by virDomainMigrate3(OFFLINE) */
+    bool forced_off; /* the guest ignored the graceful shutdown: destroyed */
+    bool native;     /* defined on the target by virDomainMigrate3(OFFLINE) */
     /* The target may still hold a definition this job made but could not
      * undefine (the target became unreachable during the rollback): undefine
      * it there when the host is back (vmh_virt_domain_presence tells). */
@@ -91,8 +91,7 @@ struct vmh_migration_outcome {
  * the target.  A rollback restarts the source domain only when it was active
  * before (a crashed one is left as it was).  An unreachable source at
  * undefine-source does not undo a finished move: ok with source_leftover. */
-int vmh_virt_migrate(const struct vmh_migration_request *req,
-                     struct vmh_migration_outcome *out);
+int vmh_virt_migrate(const struct vmh_migration_request *req, struct vmh_migration_outcome *out);
 
 /* Room left on a host for new domains: free memory (KiB) and vCPUs not yet
  * promised to defined domains.  Falls back to the node's memory minus what
