@@ -48,8 +48,8 @@ void vmh_virt_report_watchdog(struct vmh_engine *engine, const char *host, const
 void vmh_virt_report_io_error(struct vmh_engine *engine, const char *host, const char *uuid,
                               const char *src_path, const char *dev_alias, int action,
                               const char *reason);
-void vmh_virt_report_memory_failure(struct vmh_engine *engine, const char *host,
-                                    const char *uuid, int recipient, int action);
+void vmh_virt_report_memory_failure(struct vmh_engine *engine, const char *host, const char *uuid,
+                                    int recipient, int action);
 
 enum vmh_power_state vmh_virt_power_state(int libvirt_state);
 /* The power state a lifecycle event leaves a domain in. */
