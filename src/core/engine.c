@@ -441,8 +441,20 @@ vmh_engine_vm_upsert(struct vmh_engine *engine, struct vmh_host *host, struct vm
     }
     if (vm && vm->host != host) {
         if (vm->host->connection == VMH_CONN_CONNECTED) {
-            log_warn("core", "vm %s (%s) is defined on both %s and %s; keeping it on %s", dom->name,
-                     dom->uuid, vm->host->name, host->name, vm->host->name);
+            if (dom->power == VMH_POWER_SHUTOFF && engine->hooks.remove_stale) {
+                /* What an evacuation or an interrupted undefine left behind:
+                 * the VM lives on, elsewhere. */
+                log_warn("core",
+                         "vm %s (%s): removing the stale shut-off copy on %s; it lives on %s",
+                         dom->name, dom->uuid, host->name, vm->host->name);
+                engine->hooks.remove_stale(host->name, dom->uuid, engine->hooks.opaque);
+            } else {
+                log_err("core",
+                        "vm %s (%s) is %s on %s and defined on %s: left alone, an "
+                        "operator must decide",
+                        dom->name, dom->uuid, vmh_power_state_str(dom->power), host->name,
+                        vm->host->name);
+            }
             vmh_domain_info_clear(dom);
             return;
         }

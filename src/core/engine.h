@@ -137,8 +137,9 @@ struct vmh_migration_job {
     const char *target;
     bool shared_storage; /* the source's and the target's storage is shared */
     unsigned shutdown_timeout_s;
-    int step;         /* recovery: the step the journal recorded */
-    bool was_running; /* recovery: the VM ran before the migration */
+    int step;                   /* recovery: the step the journal recorded */
+    bool was_running;           /* recovery: the VM ran before the migration */
+    const char *last_known_xml; /* the VM's last definition, for evacuating a dead host */
 };
 
 /* Hooks the engine calls on the loop thread; they must not block. */
@@ -151,6 +152,9 @@ struct vmh_engine_hooks {
     /* Find out where a job interrupted by a restart left the VM and finish
      * or roll it back; report with vmh_engine_migration_done. */
     void (*recover_migration)(const struct vmh_migration_job *job, void *opaque);
+    /* Undefine (keeping its disks) a shut-off copy of a VM left on a host
+     * the VM has since moved away from (an evacuated host that came back). */
+    void (*remove_stale)(const char *host, const char *uuid, void *opaque);
     void *opaque;
 };
 

@@ -341,6 +341,7 @@ vmh_mig_start(struct vmh_engine *engine, struct vmh_vm *vm, struct vmh_host *tar
         .shutdown_timeout_s = engine->cfg->settings.shutdown_timeout,
         .step = VMH_STEP_CHECK,
         .was_running = vm->info.power != VMH_POWER_SHUTOFF,
+        .last_known_xml = vm->info.definition,
     };
 
     memcpy(job.uuid, vm->info.uuid, sizeof job.uuid);
@@ -522,7 +523,6 @@ vmh_mig_vm_appeared(struct vmh_engine *engine, struct vmh_vm *vm)
     g_hash_table_insert(engine->jobs, &vm->job_id, vm);
     log_info("core", "vm %s (%s): migration %s -> %s was interrupted at step %d; recovering",
              vm->info.name, vm->info.uuid, e->source, e->target, e->step);
-    g_hash_table_remove(engine->recovered, vm->info.uuid);
     if (engine->hooks.recover_migration) {
         engine->hooks.recover_migration(&job, engine->hooks.opaque);
     } else {
@@ -530,6 +530,8 @@ vmh_mig_vm_appeared(struct vmh_engine *engine, struct vmh_vm *vm)
 
         vmh_engine_migration_done(engine, job.id, &res);
     }
+    /* Last: the job's names point into the entry. */
+    g_hash_table_remove(engine->recovered, vm->info.uuid);
 }
 
 void

@@ -183,6 +183,7 @@ void
 vmh_domain_info_clear(struct vmh_domain_info *info)
 {
     free(info->name);
+    free(info->definition);
     vmh_vm_meta_clear(&info->meta);
     memset(info, 0, sizeof *info);
 }

@@ -178,6 +178,9 @@ struct vmh_domain_info {
     uint16_t vcpus;
     bool persistent;
     struct vmh_vm_meta meta;
+    /* The inactive, migratable definition as last read: what an evacuation
+     * defines on the target when the host itself is gone.  Opaque here. */
+    char *definition;
 };
 
 void vmh_vm_meta_clear(struct vmh_vm_meta *meta);

@@ -57,8 +57,7 @@ vmh_policy_unfit(const struct vmh_target_candidate *c, const char *source, uint6
         return "its free memory and CPUs are not known yet";
     if (c->free_kib < need_kib)
         return "it has not enough free memory";
-    if (c->free_vcpus < (int64_t)need_vcpus)
-        return "it has not enough free CPUs";
+    /* vCPUs are overcommitted on every cloud host: memory is the limit. */
     return NULL;
 }
 
@@ -95,7 +94,7 @@ vmh_policy_choose_target(const struct vmh_target_candidate *c, size_t n, const c
     if (best < 0)
         snprintf(why, why_len,
                  "no target host: none is a connected, healthy migration target out of "
-                 "maintenance with %llu KiB and %u vCPUs free",
-                 (unsigned long long)need_kib, need_vcpus);
+                 "maintenance with %llu KiB of memory free",
+                 (unsigned long long)need_kib);
     return best;
 }

@@ -34,7 +34,8 @@ struct vmh_target_candidate {
     uint16_t priority; /* higher first */
 };
 
-/* Chooses where a VM needing need_kib / need_vcpus goes from source:
+/* Chooses where a VM needing need_kib goes from source (need_vcpus is
+ * reported, not enforced: vCPUs are overcommitted, memory is not):
  * the explicit target when given (checked the same way), else the fit
  * candidate of highest priority, then most free memory.  Returns its index,
  * or -1 with why (a sentence naming what is wrong) filled in. */

@@ -46,8 +46,8 @@ struct vmh_migration_request {
     /* Evacuation only: the domain was shut off on purpose when last seen, so
      * it is defined on the target without being started. */
     bool last_known_shutoff;
-    /* Skip the check that the target has memory and vCPUs left for the
-     * domain (the caller has already accounted for them its own way). */
+    /* Skip the check that the target has the domain's memory left
+     * (vmh_virt_host_room; vCPUs are not checked: overcommit runs). */
     bool ignore_room;
     /* Never use virDomainMigrate3(OFFLINE); always define from the XML. */
     bool manual_only;
@@ -61,10 +61,10 @@ struct vmh_migration_outcome {
     bool ok;
     enum vmh_migration_step failed_step; /* when !ok */
     char *error;                         /* when !ok: the step and libvirt's message; free() it */
-    bool was_running;                    /* the domain was active before the migration */
-    bool started;                        /* it runs on the target now */
-    bool rolled_back;                    /* !ok and the source was restored as it was */
-    uint64_t libvirt_ms;                 /* time spent inside libvirt calls */
+    bool was_running;    /* active before, or stopped by a crash: started on the target */
+    bool started;        /* it runs on the target now */
+    bool rolled_back;    /* !ok and the source was restored as it was */
+    uint64_t libvirt_ms; /* time spent inside libvirt calls */
 
     /* Additions to the lead's contract. */
     bool forced_off; /* the guest ignored the graceful shutdown: destroyed */
@@ -77,9 +77,10 @@ struct vmh_migration_outcome {
      * source was unreachable at undefine-source (or is the crashed host of an
      * evacuation): undefine it there when the host is back, never start it. */
     bool source_leftover;
-    uint64_t libvirt_us; /* libvirt_ms in microseconds */
-    uint64_t wait_us;    /* waiting for the guest to shut down (not in libvirt_us) */
-    uint64_t total_us;   /* the whole job, on_step callbacks included */
+    uint64_t libvirt_us;    /* libvirt_ms in microseconds */
+    unsigned libvirt_calls; /* how many libvirt calls were timed */
+    uint64_t wait_us;       /* waiting for the guest to shut down (not in libvirt_us) */
+    uint64_t total_us;      /* the whole job, on_step callbacks included */
 };
 
 /* Migrates; fills out.  Returns 0 when the domain is on the target, -1 when
@@ -93,15 +94,21 @@ struct vmh_migration_outcome {
  * undefine-source does not undo a finished move: ok with source_leftover. */
 int vmh_virt_migrate(const struct vmh_migration_request *req, struct vmh_migration_outcome *out);
 
-/* Room left on a host for new domains: free memory (KiB) and vCPUs not yet
- * promised to defined domains.  Falls back to the node's memory minus what
- * its defined domains take when the driver cannot tell free memory (the test
- * driver).  Returns 0 or -1 with a logged libvirt error. */
+/* Room left on a host for new domains: memory (KiB) and vCPUs not yet
+ * promised to defined domains (node memory and CPUs minus what every defined
+ * domain, running or not, takes), the memory capped by the node's free
+ * memory where the driver can tell it (not the test driver, whose answer is
+ * 0 or a fixed figure).  Returns 0 or -1 with a logged libvirt error. */
 int vmh_virt_host_room(virConnectPtr conn, uint64_t *free_kib, unsigned *free_vcpus);
 
 /* Recovery after a restart: where is the domain now, and in what state?
  * Returns 1 when defined on conn (running set accordingly), 0 when not,
  * -1 when conn cannot tell. */
 int vmh_virt_domain_presence(virConnectPtr conn, const char *uuid, bool *running);
+
+/* Undefines dom keeping its disks and NVRAM (KEEP_NVRAM, or a plain
+ * undefine on drivers without NVRAM that reject the flag, like the test
+ * driver).  Returns 0, or -1 with libvirt's error set (not logged). */
+int vmh_virt_undefine_keep_disks(virDomainPtr dom);
 
 #endif

@@ -4,18 +4,21 @@
 #include "virt/virt.h"
 
 #include "util/log.h"
-
+#include "util/time.h"
+#include "virt/migrate.h"
 #include <glib.h>
 #include <libvirt/virterror.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define VMH_VIRT_BACKOFF_MIN_MS 1000
-#define VMH_VIRT_BACKOFF_MAX_MS 60000
-#define VMH_VIRT_KEEPALIVE_S    5
-#define VMH_VIRT_KEEPALIVE_N    3
-#define VMH_META_NS             "urn:vmhealth:nfv-vm-health"
-#define VMH_VIRT_N_EVENTS       5
+#define VMH_VIRT_BACKOFF_MIN_MS   1000
+#define VMH_VIRT_BACKOFF_MAX_MS   60000
+#define VMH_VIRT_KEEPALIVE_S      5
+#define VMH_VIRT_KEEPALIVE_N      3
+#define VMH_META_NS               "urn:vmhealth:nfv-vm-health"
+#define VMH_VIRT_N_EVENTS         5
+#define VMH_VIRT_ROOM_INTERVAL_MS 30000
 
 enum vmh_virt_host_state {
     VMH_VIRT_IDLE,       /* waiting for the retry timer */
@@ -42,6 +45,10 @@ struct vmh_virt {
     struct vmh_engine *engine;
     GPtrArray *hosts; /* struct vmh_virt_host * */
     GThreadPool *connectors;
+    GThreadPool *migrators;
+    int room_timer;
+    unsigned tasks_in_flight; /* loop thread */
+    bool dying;
     void (*first_round_done)(void *);
     void *first_round_opaque;
 };
@@ -56,6 +63,8 @@ struct vmh_virt_connect_result {
 };
 
 static void vmh_virt_connect_worker(gpointer data, gpointer user_data);
+static void vmh_virt_migrate_worker(gpointer data, gpointer user_data);
+static void vmh_virt_room_tick(void *opaque);
 static void vmh_virt_schedule_retry(struct vmh_virt_host *host);
 
 static struct vmh_virt_host *
@@ -86,6 +95,9 @@ vmh_virt_new(struct vmh_loop *loop, struct vmh_engine *engine)
     virt->engine = engine;
     virt->hosts = g_ptr_array_new();
     virt->connectors = g_thread_pool_new(vmh_virt_connect_worker, virt, 4, FALSE, NULL);
+    virt->migrators = g_thread_pool_new(vmh_virt_migrate_worker, virt, 64, FALSE, NULL);
+    virt->room_timer =
+        vmh_loop_timer_every(loop, VMH_VIRT_ROOM_INTERVAL_MS, vmh_virt_room_tick, virt);
     return virt;
 }
 
@@ -158,6 +170,12 @@ vmh_virt_domain_info(virDomainPtr dom, struct vmh_domain_info *info)
     persistent = virDomainIsPersistent(dom);
     info->persistent = persistent != 0;
 
+    /* Kept for evacuation: if this host dies, this is what moves. */
+    info->definition = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_INACTIVE |
+                                                    VIR_DOMAIN_XML_MIGRATABLE);
+    if (!info->definition)
+        info->definition =
+            virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_MIGRATABLE);
     meta_xml = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, VMH_META_NS,
                                     VIR_DOMAIN_AFFECT_CURRENT);
     if (meta_xml) {
@@ -485,8 +503,10 @@ vmh_virt_connect_worker(gpointer data, gpointer user_data)
             goto done;
         }
     }
-    if (virConnectRegisterCloseCallback(res->conn, vmh_virt_close_cb, vmh_virt_host_ref(host),
-                                        vmh_virt_host_unref) < 0) {
+    /* No reference for the close callback: drivers without close callbacks
+     * (the test driver) accept the registration but never call its free
+     * function; it is unregistered before the host goes anyway. */
+    if (virConnectRegisterCloseCallback(res->conn, vmh_virt_close_cb, host, NULL) < 0) {
         res->error = g_strdup_printf("cannot watch the connection: %s", virGetLastErrorMessage());
         goto done;
     }
@@ -541,6 +561,7 @@ vmh_virt_connect_done(void *opaque)
         host->backoff_ms = 0;
         log_info("virt", "host %s: connected to %s", host->name, host->uri);
         vmh_engine_host_connected(virt->engine, host->name, res->doms, res->n_doms);
+        vmh_virt_measure_room(virt, host->name);
     }
     host->first_attempt_done = true;
     g_free(res->error);
@@ -648,9 +669,327 @@ vmh_virt_free(struct vmh_virt *virt)
     /* Running connection attempts finish first; their results are dropped. */
     for (guint i = 0; i < virt->hosts->len; i++)
         ((struct vmh_virt_host *)g_ptr_array_index(virt->hosts, i))->removed = true;
+    vmh_loop_timer_cancel(virt->room_timer);
+    g_thread_pool_free(virt->migrators, FALSE, TRUE);
     g_thread_pool_free(virt->connectors, FALSE, TRUE);
     for (guint i = 0; i < virt->hosts->len; i++)
         vmh_virt_host_release(g_ptr_array_index(virt->hosts, i));
     g_ptr_array_free(virt->hosts, TRUE);
-    g_free(virt);
+    virt->hosts = NULL;
+    /* Workers that finished have posted their reports to the loop; the last
+     * of those frees what is left. */
+    virt->dying = true;
+    if (!virt->tasks_in_flight)
+        g_free(virt);
+}
+
+/* --- migration jobs for the engine --- */
+
+enum vmh_virt_task_kind {
+    VMH_TASK_MIGRATE,
+    VMH_TASK_RECOVER,
+    VMH_TASK_ROOM,
+    VMH_TASK_STALE,
+};
+
+/* One piece of blocking work for a worker, and what it reports back. */
+struct vmh_virt_task {
+    enum vmh_virt_task_kind kind;
+    struct vmh_virt *virt;
+    uint64_t job_id;
+    char uuid[VMH_UUID_LEN + 1];
+    char *source_name;
+    char *target_name;
+    virConnectPtr source; /* referenced, may be NULL */
+    virConnectPtr target; /* referenced, may be NULL */
+    bool shared_storage;
+    unsigned shutdown_timeout_s;
+    bool was_running;
+    char *last_known_xml;
+    /* results */
+    struct vmh_migration_result res;
+    char *error;
+    uint64_t room_kib;
+    unsigned room_vcpus;
+    bool room_ok;
+};
+
+struct vmh_virt_step_report {
+    struct vmh_virt *virt;
+    uint64_t job_id;
+    int step;
+};
+
+static void
+vmh_virt_task_free(struct vmh_virt_task *t)
+{
+    if (t->source)
+        virConnectClose(t->source);
+    if (t->target)
+        virConnectClose(t->target);
+    g_free(t->source_name);
+    g_free(t->target_name);
+    g_free(t->last_known_xml);
+    g_free(t->error);
+    g_free(t);
+}
+
+static void
+vmh_virt_step_report_cb(void *opaque)
+{
+    struct vmh_virt_step_report *r = opaque;
+
+    vmh_engine_migration_step(r->virt->engine, r->job_id, r->step);
+    g_free(r);
+}
+
+/* Worker thread: journal the step through the engine before it happens. */
+static void
+vmh_virt_on_step(enum vmh_migration_step step, void *opaque)
+{
+    struct vmh_virt_task *t = opaque;
+    struct vmh_virt_step_report *r = g_new0(struct vmh_virt_step_report, 1);
+
+    r->virt = t->virt;
+    r->job_id = t->job_id;
+    r->step = (int)step;
+    vmh_loop_post(t->virt->loop, vmh_virt_step_report_cb, r);
+}
+
+static void
+vmh_virt_task_done_cb(void *opaque)
+{
+    struct vmh_virt_task *t = opaque;
+    struct vmh_virt *virt = t->virt;
+
+    virt->tasks_in_flight--;
+    if (virt->dying) {
+        vmh_virt_task_free(t);
+        if (!virt->tasks_in_flight)
+            g_free(virt);
+        return;
+    }
+    if (t->kind == VMH_TASK_STALE) {
+        vmh_virt_measure_room(virt, t->source_name);
+    } else if (t->kind == VMH_TASK_ROOM) {
+        if (t->room_ok)
+            vmh_engine_host_room(virt->engine, t->source_name, t->room_kib, t->room_vcpus);
+    } else {
+        t->res.error = t->error;
+        vmh_engine_migration_done(virt->engine, t->job_id, &t->res);
+        /* Both ends have changed: measure again. */
+        vmh_virt_measure_room(virt, t->source_name);
+        vmh_virt_measure_room(virt, t->target_name);
+    }
+    vmh_virt_task_free(t);
+}
+
+static void
+vmh_virt_do_migrate(struct vmh_virt_task *t)
+{
+    struct vmh_migration_request req = {
+        .source_name = t->source_name,
+        .source = t->source,
+        .target_name = t->target_name,
+        .target = t->target,
+        .shared_storage = t->shared_storage,
+        .shutdown_timeout_s = t->shutdown_timeout_s,
+        .on_step = vmh_virt_on_step,
+        .opaque = t,
+    };
+    struct vmh_migration_outcome out = {0};
+
+    memcpy(req.uuid, t->uuid, sizeof req.uuid);
+    if (!t->target) {
+        t->error = g_strdup_printf("check: target host %s is not connected", t->target_name);
+        return;
+    }
+    if (!t->source) {
+        /* The host is gone: evacuate from its last known definition (the
+         * executor refuses unless the storage is shared). */
+        log_warn("virt", "%s: host %s is unreachable; evacuating from its last known definition",
+                 t->uuid, t->source_name);
+        req.last_known_xml = t->last_known_xml;
+        req.last_known_shutoff = !t->was_running;
+    }
+    vmh_virt_migrate(&req, &out);
+    t->res.ok = out.ok;
+    t->res.started = out.started;
+    t->res.rolled_back = out.rolled_back;
+    t->res.libvirt_ms = out.libvirt_ms;
+    if (!out.ok)
+        t->error = g_strdup(out.error ? out.error : "migration failed");
+    free(out.error);
+}
+
+/* After a restart in the middle of a migration: finish it when the target
+ * has the domain and the source no longer runs it, else roll it back. */
+static void
+vmh_virt_do_recover(struct vmh_virt_task *t)
+{
+    bool on_src_running = false, on_dst_running = false;
+    int on_src = t->source ? vmh_virt_domain_presence(t->source, t->uuid, &on_src_running) : -1;
+    int on_dst = t->target ? vmh_virt_domain_presence(t->target, t->uuid, &on_dst_running) : -1;
+    virDomainPtr dom;
+
+    if (on_dst < 0 || (on_src < 0 && on_dst == 0)) {
+        t->error = g_strdup("recovery: a host involved is not reachable; the VM was left "
+                            "where it is");
+        return;
+    }
+    if (on_dst == 1 && !on_src_running) {
+        /* Finish: start on the target if it ran, drop the source definition (disks kept). */
+        if (t->was_running && !on_dst_running &&
+            (dom = virDomainLookupByUUIDString(t->target, t->uuid))) {
+            if (virDomainCreate(dom) == 0)
+                on_dst_running = true;
+            else
+                log_warn("virt", "recovery: cannot start %s on %s: %s", t->uuid, t->target_name,
+                         virGetLastErrorMessage());
+            virDomainFree(dom);
+        }
+        if (on_src == 1 && (dom = virDomainLookupByUUIDString(t->source, t->uuid))) {
+            if (vmh_virt_undefine_keep_disks(dom) < 0)
+                log_warn("virt", "recovery: cannot undefine %s on %s: %s", t->uuid, t->source_name,
+                         virGetLastErrorMessage());
+            virDomainFree(dom);
+        }
+        t->res.ok = true;
+        t->res.started = on_dst_running;
+        return;
+    }
+    /* Roll back: the source keeps it; the target's copy goes if it is there. */
+    if (on_dst == 1 && (dom = virDomainLookupByUUIDString(t->target, t->uuid))) {
+        if (on_dst_running)
+            virDomainDestroy(dom);
+        if (vmh_virt_undefine_keep_disks(dom) < 0)
+            log_warn("virt", "recovery: cannot undefine %s on %s: %s", t->uuid, t->target_name,
+                     virGetLastErrorMessage());
+        virDomainFree(dom);
+    }
+    if (on_src == 1 && t->was_running && !on_src_running &&
+        (dom = virDomainLookupByUUIDString(t->source, t->uuid))) {
+        if (virDomainCreate(dom) < 0)
+            log_warn("virt", "recovery: cannot restart %s on %s: %s", t->uuid, t->source_name,
+                     virGetLastErrorMessage());
+        virDomainFree(dom);
+    }
+    t->res.rolled_back = true;
+    t->error = g_strdup("interrupted by a restart of vmhealthd; rolled back to the source");
+}
+
+/* Only ever a shut-off copy, checked again here: a running one is an
+ * operator's problem, not something to remove. */
+static void
+vmh_virt_do_remove_stale(struct vmh_virt_task *t)
+{
+    virDomainPtr dom = t->source ? virDomainLookupByUUIDString(t->source, t->uuid) : NULL;
+
+    if (!dom)
+        return;
+    if (virDomainIsActive(dom) == 0) {
+        if (vmh_virt_undefine_keep_disks(dom) == 0)
+            log_info("virt", "%s: stale copy on %s undefined (its disks kept)", t->uuid,
+                     t->source_name);
+        else
+            log_warn("virt", "%s: cannot undefine the stale copy on %s: %s", t->uuid,
+                     t->source_name, virGetLastErrorMessage());
+    }
+    virDomainFree(dom);
+}
+
+static void
+vmh_virt_migrate_worker(gpointer data, gpointer user_data)
+{
+    struct vmh_virt_task *t = data;
+
+    switch (t->kind) {
+    case VMH_TASK_MIGRATE:
+        vmh_virt_do_migrate(t);
+        break;
+    case VMH_TASK_RECOVER:
+        vmh_virt_do_recover(t);
+        break;
+    case VMH_TASK_ROOM:
+        t->room_ok = vmh_virt_host_room(t->source, &t->room_kib, &t->room_vcpus) == 0;
+        break;
+    case VMH_TASK_STALE:
+        vmh_virt_do_remove_stale(t);
+        break;
+    }
+    vmh_loop_post(t->virt->loop, vmh_virt_task_done_cb, t);
+}
+
+static struct vmh_virt_task *
+vmh_virt_task_new(struct vmh_virt *virt, enum vmh_virt_task_kind kind,
+                  const struct vmh_migration_job *job)
+{
+    struct vmh_virt_task *t = g_new0(struct vmh_virt_task, 1);
+
+    t->kind = kind;
+    t->virt = virt;
+    t->job_id = job->id;
+    memcpy(t->uuid, job->uuid, sizeof t->uuid);
+    t->source_name = g_strdup(job->source);
+    t->target_name = g_strdup(job->target);
+    t->source = vmh_virt_host_conn(virt, job->source);
+    t->target = vmh_virt_host_conn(virt, job->target);
+    t->shared_storage = job->shared_storage;
+    t->shutdown_timeout_s = job->shutdown_timeout_s;
+    t->was_running = job->was_running;
+    t->last_known_xml = g_strdup(job->last_known_xml);
+    return t;
+}
+
+void
+vmh_virt_run_migration(struct vmh_virt *virt, const struct vmh_migration_job *job)
+{
+    virt->tasks_in_flight++;
+    g_thread_pool_push(virt->migrators, vmh_virt_task_new(virt, VMH_TASK_MIGRATE, job), NULL);
+}
+
+void
+vmh_virt_recover_migration(struct vmh_virt *virt, const struct vmh_migration_job *job)
+{
+    virt->tasks_in_flight++;
+    g_thread_pool_push(virt->migrators, vmh_virt_task_new(virt, VMH_TASK_RECOVER, job), NULL);
+}
+
+void
+vmh_virt_measure_room(struct vmh_virt *virt, const char *name)
+{
+    for (guint i = 0; i < virt->hosts->len; i++) {
+        struct vmh_virt_host *host = g_ptr_array_index(virt->hosts, i);
+        struct vmh_virt_task *t;
+
+        if ((name && strcmp(host->name, name)) || !host->conn)
+            continue;
+        t = g_new0(struct vmh_virt_task, 1);
+        t->kind = VMH_TASK_ROOM;
+        t->virt = virt;
+        t->source_name = g_strdup(host->name);
+        t->source = vmh_virt_host_conn(virt, host->name);
+        virt->tasks_in_flight++;
+        g_thread_pool_push(virt->migrators, t, NULL);
+    }
+}
+
+void
+vmh_virt_remove_stale(struct vmh_virt *virt, const char *name, const char *uuid)
+{
+    struct vmh_virt_task *t = g_new0(struct vmh_virt_task, 1);
+
+    t->kind = VMH_TASK_STALE;
+    t->virt = virt;
+    snprintf(t->uuid, sizeof t->uuid, "%s", uuid);
+    t->source_name = g_strdup(name);
+    t->source = vmh_virt_host_conn(virt, name);
+    virt->tasks_in_flight++;
+    g_thread_pool_push(virt->migrators, t, NULL);
+}
+
+static void
+vmh_virt_room_tick(void *opaque)
+{
+    vmh_virt_measure_room(opaque, NULL);
 }

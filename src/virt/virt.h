@@ -25,6 +25,17 @@ void vmh_virt_remove_host(struct vmh_virt *virt, const char *name);
  * connection itself may then be used from any thread. */
 virConnectPtr vmh_virt_host_conn(struct vmh_virt *virt, const char *name);
 
+/* The engine's migration hooks (loop thread): the job runs in a worker
+ * thread and reports back through the loop. */
+void vmh_virt_run_migration(struct vmh_virt *virt, const struct vmh_migration_job *job);
+void vmh_virt_recover_migration(struct vmh_virt *virt, const struct vmh_migration_job *job);
+/* Measures the room of a connected host (NULL: of all) in a worker and
+ * reports it to the engine. */
+void vmh_virt_measure_room(struct vmh_virt *virt, const char *name);
+/* Undefines, keeping its disks, a shut-off domain the engine found on a host
+ * the VM no longer lives on. */
+void vmh_virt_remove_stale(struct vmh_virt *virt, const char *name, const char *uuid);
+
 /* Calls done(opaque) on the loop thread once every host has finished its
  * first connection attempt, successful or not. */
 void vmh_virt_on_first_round(struct vmh_virt *virt, void (*done)(void *), void *opaque);
