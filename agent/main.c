@@ -146,6 +146,30 @@ vmh_agent_host_added(const struct vmh_host_conf *host, void *opaque)
 }
 
 static void
+vmh_agent_run_migration(const struct vmh_migration_job *job, void *opaque)
+{
+    struct vmh_agent *agent = opaque;
+
+    vmh_virt_run_migration(agent->virt, job);
+}
+
+static void
+vmh_agent_recover_migration(const struct vmh_migration_job *job, void *opaque)
+{
+    struct vmh_agent *agent = opaque;
+
+    vmh_virt_recover_migration(agent->virt, job);
+}
+
+static void
+vmh_agent_remove_stale(const char *host, const char *uuid, void *opaque)
+{
+    struct vmh_agent *agent = opaque;
+
+    vmh_virt_remove_stale(agent->virt, host, uuid);
+}
+
+static void
 vmh_agent_host_removed(const char *name, void *opaque)
 {
     struct vmh_agent *agent = opaque;
@@ -302,8 +326,13 @@ main(int argc, char **argv)
     vmh_engine_set_hooks(agent.engine, &(struct vmh_engine_hooks){
                                            .host_added = vmh_agent_host_added,
                                            .host_removed = vmh_agent_host_removed,
+                                           .run_migration = vmh_agent_run_migration,
+                                           .recover_migration = vmh_agent_recover_migration,
+                                           .remove_stale = vmh_agent_remove_stale,
                                            .opaque = &agent,
                                        });
+    if (vmh_engine_journal_open(agent.engine, agent.state_dir) < 0)
+        goto cleanup;
     agent.sig_watch = vmh_loop_watch_fd(agent.loop, agent.sigfd, vmh_agent_signal_cb, &agent);
     log_info("agent", "vmhealthd %s starting with %s", VMH_VERSION, agent.config_path);
     if (vmh_loop_start(agent.loop) < 0)

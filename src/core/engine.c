@@ -44,6 +44,7 @@ vmh_vm_free(void *opaque)
     g_free(vm->manager);
     g_free(vm->target_host);
     g_free(vm->migration_error);
+    g_free(vm->requested_target);
     g_free(vm);
 }
 

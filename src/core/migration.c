@@ -404,8 +404,9 @@ vmh_engine_migration_step(struct vmh_engine *engine, uint64_t job_id, int step)
 
     if (!vm)
         return;
+    /* Not journalled: after a restart, where libvirt shows the VM decides
+     * whether the job is finished or rolled back, whatever its step was. */
     vm->step = step;
-    vmh_mig_journal_write(engine);
 }
 
 void

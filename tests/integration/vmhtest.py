@@ -617,6 +617,17 @@ def with_state_dir(config_text, state_dir):
     return config_text.rstrip() + "\n" + agent_config(state_dir) + "\n", state_dir
 
 
+# VMHTEST_VALGRIND=1 runs the daemon under valgrind (memcheck): every wait
+# is SLOWDOWN times longer, and a daemon that stops with errors or definite
+# leaks fails the test when it is closed.
+VALGRIND_ERROR = 99
+VALGRIND = (["valgrind", "--quiet", "--leak-check=full", "--errors-for-leak-kinds=definite",
+             "--error-exitcode=%d" % VALGRIND_ERROR, "--num-callers=30",
+             "--suppressions=" + os.path.join(REPO, "tests", "valgrind.supp")]
+            if os.environ.get("VMHTEST_VALGRIND") else [])
+SLOWDOWN = 10 if VALGRIND else 1
+
+
 class VmhealthdError(AssertionError):
     pass
 
@@ -646,7 +657,7 @@ class Vmhealthd:
         if env:
             self.env.update(env)
         self.wait_ready_default = wait_ready
-        self.ready_timeout = ready_timeout
+        self.ready_timeout = ready_timeout * SLOWDOWN
         self.debug = debug
         self.proc = None
         self._closed = False
@@ -676,7 +687,7 @@ class Vmhealthd:
         return os.path.join(self.state_dir, "operational.json")
 
     def argv(self):
-        a = [self.binary, "-c", self.config_path, "-f"]
+        a = VALGRIND + [self.binary, "-c", self.config_path, "-f"]
         if self.debug:
             a.append("-d")
         return a + self.args
@@ -739,7 +750,7 @@ class Vmhealthd:
         after `start` when given.  Raises with the log tail on timeout or when
         the daemon exits first."""
         rx = re.compile(regex)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * SLOWDOWN
         while True:
             exited = self.proc is not None and self.proc.poll() is not None
             text = self.log_text(start)
@@ -841,7 +852,10 @@ class Vmhealthd:
         if self._closed:
             return
         try:
-            self.stop(timeout=5)
+            code = self.stop(timeout=5 * SLOWDOWN)
+            if VALGRIND and code == VALGRIND_ERROR:
+                raise VmhealthdError("%s: valgrind found errors or definite leaks:\n%s"
+                                     % (self.name, tail(self.log_text(start=0), 80)))
         finally:
             if os.environ.get("VMHTEST_KEEP"):
                 sys.stderr.write("vmhtest: kept %s\n" % self.dir)
