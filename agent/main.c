@@ -2,9 +2,12 @@
  * command line, loads the configuration, starts the loop thread and then
  * only waits for a signal to stop. */
 #include "config/config.h"
+#include "config/datastore.h"
 #include "core/engine.h"
 #include "core/loop.h"
 #include "monitor/monitor.h"
+#include "netconf/netconf.h"
+#include "snmp/snmp.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "virt/virt.h"
@@ -31,10 +34,13 @@
 struct vmh_agent {
     const char *config_path;
     struct ly_ctx *ctx;
-    struct lyd_node *running;
+    struct lyd_node *running; /* until the datastores take it over */
+    struct vmh_datastore *ds;
+    struct vmh_nc_server *netconf;
     struct vmh_loop *loop;
     struct vmh_engine *engine;
     struct vmh_virt *virt;
+    struct vmh_snmp *snmp;
     struct vmh_monitor *monitor;
     char *state_dir;
     int sigfd;
@@ -75,8 +81,11 @@ vmh_agent_dump_state(struct vmh_agent *agent)
 
     vmh_engine_publish(agent->engine);
     snap = vmh_engine_snapshot(agent->engine);
-    if (vmh_state_build(agent->running, snap, &tree) < 0)
+    rc = vmh_state_build(vmh_ds_read_begin(agent->ds, VMH_DS_RUNNING), snap, &tree);
+    vmh_ds_read_end(agent->ds);
+    if (rc < 0)
         goto cleanup;
+    rc = -1;
     if (lyd_print_mem(&json, tree, LYD_JSON, LYD_PRINT_WITHSIBLINGS) != LY_SUCCESS) {
         log_err("config", "cannot print the operational state: %s", ly_errmsg(agent->ctx));
         goto cleanup;
@@ -86,6 +95,8 @@ vmh_agent_dump_state(struct vmh_agent *agent)
     if (rc == 0)
         log_info("agent", "operational state written to %s (%zu hosts, %zu VMs)", path,
                  snap->n_hosts, snap->n_vms);
+    /* Not in the YANG state yet: the SNMP targets' counters go to the log. */
+    vmh_snmp_log_target_stats(agent->snmp);
 
 cleanup:
     g_free(path);
@@ -214,6 +225,35 @@ vmh_agent_signals(struct vmh_agent *agent)
     return 0;
 }
 
+/* The SNMP agent, when agent/snmp asks for a listener, a subagent or
+ * targets: started here, before the loop, so that "ready" implies it
+ * answers. */
+static int
+vmh_agent_start_snmp(struct vmh_agent *agent)
+{
+    struct vmh_snmp_options opts = {.state_dir = agent->state_dir};
+    struct vmh_snmp_conf *conf = NULL;
+    char *err = NULL;
+
+    if (vmh_snmp_conf_build(agent->running, &conf, &err) < 0) {
+        fprintf(stderr, "vmhealthd: invalid SNMP configuration: %s\n", err);
+        log_err("snmp", "invalid SNMP configuration: %s", err);
+        free(err);
+        return -1;
+    }
+    if (!conf->n_addresses && !conf->agentx_socket && !conf->n_targets) {
+        vmh_snmp_conf_free(conf);
+        return 0;
+    }
+    if (vmh_snmp_new(agent->engine, conf, &opts, &agent->snmp) < 0)
+        return -1;
+    if (vmh_snmp_start(agent->snmp) < 0) {
+        fprintf(stderr, "vmhealthd: the SNMP agent cannot start (see the log above)\n");
+        return -1;
+    }
+    return 0;
+}
+
 static void
 vmh_agent_stop(void *opaque)
 {
@@ -335,6 +375,20 @@ main(int argc, char **argv)
         goto cleanup;
     agent.sig_watch = vmh_loop_watch_fd(agent.loop, agent.sigfd, vmh_agent_signal_cb, &agent);
     log_info("agent", "vmhealthd %s starting with %s", VMH_VERSION, agent.config_path);
+    if (vmh_agent_start_snmp(&agent) < 0)
+        goto cleanup;
+    if (vmh_ds_new(agent.running, agent.config_path, &agent.ds) < 0)
+        goto cleanup;
+    agent.running = NULL;
+    /* Listening before the loop starts, so that the ready line implies it. */
+    if (vmh_nc_server_start(&(struct vmh_nc_options){.ctx = agent.ctx,
+                                                     .ds = agent.ds,
+                                                     .engine = agent.engine,
+                                                     .state_dir = agent.state_dir},
+                            &agent.netconf) < 0) {
+        fprintf(stderr, "vmhealthd: the NETCONF server cannot start (see the log above)\n");
+        goto cleanup;
+    }
     if (vmh_loop_start(agent.loop) < 0)
         goto cleanup;
     vmh_loop_post(agent.loop, vmh_agent_start_hosts, &agent);
@@ -342,17 +396,24 @@ main(int argc, char **argv)
     while (read(agent.quit_pipe[0], &c, 1) < 0 && errno == EINTR)
         ;
     sd_notify(0, "STOPPING=1");
+    /* Before the loop stops: a session may be waiting on the engine. */
+    vmh_nc_server_stop(agent.netconf);
+    agent.netconf = NULL;
+    vmh_snmp_stop(agent.snmp);
     vmh_loop_post(agent.loop, vmh_agent_stop, &agent);
     vmh_loop_stop(agent.loop);
     log_info("agent", "stopped");
     rc = EXIT_SUCCESS;
 
 cleanup:
+    vmh_nc_server_stop(agent.netconf);
     vmh_virt_free(agent.virt);
     vmh_loop_free(agent.loop);
+    vmh_snmp_free(agent.snmp);
     vmh_engine_free(agent.engine);
     vmh_config_free(cfg);
     lyd_free_siblings(agent.running);
+    vmh_ds_free(agent.ds);
     ly_ctx_destroy(agent.ctx);
     free(agent.state_dir);
     free(err);

@@ -13,6 +13,11 @@
 #define VMH_YANG_SEARCH_PATH "yang"
 #endif
 
+/* What the NETCONF server implements of ietf-netconf; libnetconf2 derives
+ * the advertised capabilities from these features. */
+static const char *vmh_netconf_features[] = {
+    "writable-running", "rollback-on-error", "validate", "startup", "xpath", NULL};
+
 int
 vmh_yang_ctx_new(const char *search_path, struct ly_ctx **out)
 {
@@ -33,8 +38,16 @@ vmh_yang_ctx_new(const char *search_path, struct ly_ctx **out)
         ly_ctx_set_searchdir(ctx, d); /* a missing directory is not an error */
     free(dirs);
 
+    /* The NETCONF server's modules are loaded here, before any data tree
+     * exists: loading a module later recompiles the context, which
+     * invalidates trees and drops libnetconf2's RPC callbacks. */
     if (!ly_ctx_load_module(ctx, VMH_MOD, NULL, NULL) ||
-        !ly_ctx_load_module(ctx, VHA_MOD, NULL, NULL)) {
+        !ly_ctx_load_module(ctx, VHA_MOD, NULL, NULL) ||
+        !ly_ctx_load_module(ctx, "ietf-netconf", NULL, vmh_netconf_features) ||
+        !ly_ctx_load_module(ctx, "ietf-netconf-with-defaults", NULL, NULL) ||
+        !ly_ctx_load_module(ctx, "ietf-netconf-monitoring", NULL, NULL) ||
+        !ly_ctx_load_module(ctx, "notifications", NULL, NULL) ||
+        !ly_ctx_load_module(ctx, "nc-notifications", NULL, NULL)) {
         char *err = vmh_config_ly_error(ctx, "loading the YANG modules");
 
         log_err("config", "%s (search path %s)", err, path);

@@ -1,0 +1,69 @@
+/* libnetconf2's C client for bench/netconf_bench.py: ROUNDS gets over the
+ * UNIX socket, printing the median and p90 in ms.
+ *   netconf_bench_client SOCKET leaf|full ROUNDS YANG_SEARCH_PATH */
+#include <libnetconf2/log.h>
+#include <libnetconf2/messages_client.h>
+#include <libnetconf2/session_client.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int
+cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct nc_session *s;
+    int rounds = argc > 3 ? atoi(argv[3]) : 100;
+    double *lat = calloc(rounds, sizeof *lat);
+    const char *filter =
+        strcmp(argv[2], "leaf") ? NULL : "/nfv-vm-health:vm-health/statistics/faults-detected";
+
+    nc_client_init();
+    nc_verbosity(NC_VERB_ERROR);
+    if (argc > 4)
+        nc_client_set_schema_searchpath(argv[4]);
+    s = nc_connect_unix(argv[1], NULL);
+    if (!s) {
+        fprintf(stderr, "cannot connect to %s\n", argv[1]);
+        return 1;
+    }
+    for (int i = 0; i < rounds; i++) {
+        struct nc_rpc *rpc = nc_rpc_get(filter, NC_WD_UNKNOWN, NC_PARAMTYPE_CONST);
+        struct lyd_node *envp = NULL, *op = NULL;
+        uint64_t id;
+        double t = now_ms();
+
+        if (nc_send_rpc(s, rpc, 5000, &id) != NC_MSG_RPC ||
+            nc_recv_reply(s, rpc, id, 20000, &envp, &op) != NC_MSG_REPLY || !op) {
+            fprintf(stderr, "get failed\n");
+            return 1;
+        }
+        lat[i] = now_ms() - t;
+        lyd_free_all(envp);
+        lyd_free_all(op);
+        nc_rpc_free(rpc);
+    }
+    qsort(lat, rounds, sizeof *lat, cmp);
+    printf("%.3f %.3f\n", lat[rounds / 2], lat[rounds * 9 / 10]);
+    nc_session_free(s, NULL);
+    nc_client_destroy();
+    free(lat);
+    return 0;
+}

@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""Event -> notification logged by snmptrapd, on the real daemon.
+
+A private libvirtd serves N running test-driver domains; the driver
+crashes them one at a time (virDomainCoreDump with VIR_DUMP_CRASH: a
+Stopped/Crashed lifecycle event, a vm-crashed fault, one vmhVmAbnormal)
+and waits for snmptrapd to print it.  Two times per event:
+
+- agent's own: from the engine handing the event to the SNMP front end to
+  the notification written to the socket (the daemon's debug line "... us
+  after the event", monotonic clock, microseconds);
+- end to end: from just before the crash call to snmptrapd printing the
+  notification on its stderr (read by this script as it arrives): libvirt's
+  RPC and event delivery, the engine, the agent and snmptrapd.
+
+Run once with a v2c trap target and once with a v3 authPriv inform target
+(SHA-512/AES-256, receiver's engine ID configured), the same snmptrapd
+answering both.
+
+Then a storm: a host with M VMs lost at once (its libvirtd stopped), M
+vmhVmAbnormal in one burst.
+
+    /usr/bin/python3 bench/snmp_trap_latency.py [N [M]]
+Prints a markdown section on stdout.
+"""
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+import vmhtest  # noqa: E402
+from vmhtest import Libvirtd, Vmhealthd, VMH_NS, VHA_NS  # noqa: E402
+from test_snmp import SnmpTrapd, TRAPD_ENGINE, target, config as snmp_config  # noqa: E402
+
+import libvirt  # noqa: E402
+
+
+class LiveTrapd(SnmpTrapd):
+    """snmptrapd printing to stderr, each line time-stamped on arrival."""
+
+    def start(self):
+        self.arrivals = {}
+        self.proc = subprocess.Popen(
+            ["setpriv", "--pdeathsig", "SIGKILL", "snmptrapd", "-f", "-C", "-c", self.conf,
+             "-Le", "-On", "-F", "TRAP %V|%v\n", "--doNotRetainNotificationLogs=yes"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        ready = threading.Event()
+
+        def reader():
+            for raw in self.proc.stderr:
+                now = time.monotonic()
+                line = raw.decode(errors="replace")
+                if "NET-SNMP version" in line:
+                    ready.set()
+                m = re.search(r'7801\.1\.4\.1\.0 = STRING: "([0-9a-f-]{36})"', line)
+                if m and line.startswith("TRAP"):
+                    self.arrivals.setdefault(m.group(1), now)
+        threading.Thread(target=reader, daemon=True).start()
+        if not ready.wait(10):
+            raise RuntimeError("snmptrapd did not start")
+        return self
+
+
+def node_xml(path, n):
+    with open(path, "w") as f:
+        f.write("<node>\n")
+        for i in range(n):
+            f.write("<domain type='test'><name>lat-%04d</name>"
+                    "<uuid>e0000000-0000-4000-8000-%012d</uuid><memory>65536</memory>"
+                    "<vcpu>1</vcpu><os><type>hvm</type></os></domain>\n" % (i, i))
+        f.write("</node>\n")
+
+
+def pct(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
+
+
+def run(n, kind):
+    work = tempfile.mkdtemp(prefix="vmh-bench-lat-")
+    os.chmod(work, 0o777)
+    path = os.path.join(work, "node.xml")
+    node_xml(path, n)
+    with LiveTrapd() as trapd, Libvirtd("bench-lat", node_xml=path) as lv:
+        if kind == "v2c trap":
+            t = target("bench", trapd.port)
+        else:
+            t = target("bench", trapd.port, "v3", inform=True, engine_id=TRAPD_ENGINE)
+        cfg = snmp_config(lv.uri, targets=t).replace(
+            '<host>', '<settings><default-preprocessing-time>3600</default-preprocessing-time>'
+            '</settings><host>', 1)
+        with Vmhealthd(cfg, name="bench-lat") as d:
+            d.wait_log(r"host a: connected, %d domains" % n, timeout=60)
+            conn = lv.conn()
+            e2e = []
+            for i in range(n):
+                uuid = "e0000000-0000-4000-8000-%012d" % i
+                dom = conn.lookupByUUIDString(uuid)
+                t0 = time.monotonic()
+                dom.coreDump(os.path.join(work, "core-%d" % i), libvirt.VIR_DUMP_CRASH)
+                vmhtest.wait_for(lambda: uuid in trapd.arrivals, timeout=10,
+                                 interval=0.0005, what="trap for %s" % uuid)
+                e2e.append((trapd.arrivals[uuid] - t0) * 1000.0)
+                os.unlink(os.path.join(work, "core-%d" % i))
+            conn.close()
+            own = [int(us) / 1000.0 for us in
+                   re.findall(r"vmhVmAbnormal for \S+ sent to 1 targets, (\d+) us after the event",
+                              d.log_text())]
+    subprocess.run(["rm", "-rf", work])
+    return own, e2e
+
+
+def storm(n):
+    """A host with n VMs lost at once: n vmhVmAbnormal in one burst."""
+    work = tempfile.mkdtemp(prefix="vmh-bench-storm-")
+    os.chmod(work, 0o777)
+    path = os.path.join(work, "node.xml")
+    node_xml(path, n)
+    with LiveTrapd() as trapd, Libvirtd("bench-storm", node_xml=path) as lv:
+        cfg = snmp_config(lv.uri, targets=target("bench", trapd.port)).replace(
+            '<host>', '<settings><default-preprocessing-time>3600</default-preprocessing-time>'
+            '</settings><host>', 1)
+        with Vmhealthd(cfg, name="bench-storm") as d:
+            d.wait_log(r"host a: connected, %d domains" % n, timeout=60)
+            t0 = time.monotonic()
+            lv.stop()
+            vmhtest.wait_for(lambda: len(trapd.arrivals) >= n, timeout=60,
+                             what="%d traps" % n)
+            last = (max(trapd.arrivals.values()) - t0) * 1000.0
+            first = (min(trapd.arrivals.values()) - t0) * 1000.0
+            own = [int(us) / 1000.0 for us in
+                   re.findall(r"vmhVmAbnormal for \S+ sent to 1 targets, (\d+) us after the event",
+                              d.log_text())]
+    subprocess.run(["rm", "-rf", work])
+    return first, last, own
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    print("### Event -> notification (%d vmhVmAbnormal, one at a time)\n" % n)
+    print("| target | agent's own p50 | p99 | max | crash call -> snmptrapd p50 | p99 |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for kind in ("v2c trap", "v3 inform (authPriv)"):
+        own, e2e = run(n, kind)
+        if len(own) != n:
+            raise RuntimeError("%d agent timings for %d events" % (len(own), n))
+        print("| %s | %.3f ms | %.3f ms | %.3f ms | %.2f ms | %.2f ms |"
+              % (kind, statistics.median(own), pct(own, 99), max(own),
+                 statistics.median(e2e), pct(e2e, 99)))
+    m = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    first, last, own = storm(m)
+    print("\nStorm: a host with %d VMs lost (libvirtd stopped): first trap at snmptrapd "
+          "%.1f ms after the stop, last %.1f ms; agent's own time per trap p50 %.3f ms, "
+          "p99 %.3f ms, max %.3f ms (queueing behind the burst included)."
+          % (m, first, last, statistics.median(own), pct(own, 99), max(own)))
+
+
+if __name__ == "__main__":
+    main()

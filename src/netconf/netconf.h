@@ -1,0 +1,32 @@
+/* The NETCONF server (RFC 6241, 6242, 5277, 6243, 6022) on libnetconf2:
+ * SSH and UNIX-socket endpoints from vmhealth-agent:agent/netconf, the
+ * running and startup datastores, the domain RPCs, and the engine's events
+ * as notifications.  It runs in threads of its own and never blocks the
+ * engine's loop. */
+#ifndef VMH_NETCONF_NETCONF_H
+#define VMH_NETCONF_NETCONF_H
+
+#include "config/datastore.h"
+#include "core/engine.h"
+
+#include <libyang/libyang.h>
+
+struct vmh_nc_server;
+
+struct vmh_nc_options {
+    struct ly_ctx *ctx; /* with every module loaded (vmh_yang_ctx_new) */
+    struct vmh_datastore *ds;
+    struct vmh_engine *engine;
+    const char *state_dir; /* where the notification replay log is kept */
+};
+
+/* Reads the endpoints and users from running, binds every listener (a
+ * listener that cannot bind is an error, logged) and starts the threads,
+ * so that every listener accepts when it returns 0.  Registers the engine
+ * observer: call before the loop starts.  *out is NULL when no endpoint is
+ * configured. */
+int vmh_nc_server_start(const struct vmh_nc_options *opts, struct vmh_nc_server **out);
+/* Closes every session and listener and joins the threads; NULL-safe. */
+void vmh_nc_server_stop(struct vmh_nc_server *srv);
+
+#endif

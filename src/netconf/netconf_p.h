@@ -1,0 +1,129 @@
+/* Internals of the NETCONF server shared by its files. */
+#ifndef VMH_NETCONF_NETCONF_P_H
+#define VMH_NETCONF_NETCONF_P_H
+
+#include "netconf/netconf.h"
+
+#include <glib.h>
+#include <libnetconf2/netconf.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+/* A notification ready to be sent, shared by every session it goes to. */
+struct vmh_nc_msg {
+    gint refs;
+    struct lyd_node *tree; /* the notification, NULL for none */
+    char *event_time;      /* yang:date-and-time */
+    int64_t time_ms;
+    char *vnf_manager; /* for access control, NULL: admin only */
+    bool complete;     /* notificationComplete: the subscription ends after it */
+};
+
+struct vmh_nc_session {
+    struct vmh_nc_server *srv;
+    struct nc_session *nc;
+    struct nc_pollsession *ps;
+    int fd; /* -1 when unknown: polled on a timer */
+    bool own_fd;
+    uint32_t id;
+    char *user;
+    bool admin;
+    char *transport;
+    int64_t login_ms;
+    /* under srv->lock */
+    bool busy;      /* a worker owns it */
+    bool scheduled; /* a worker must pass over it */
+    GQueue notifs;  /* struct vmh_nc_msg * */
+    bool subscribed;
+    struct lyd_node *filter_tree; /* subtree filter of the subscription */
+    char *filter_xpath;
+    int64_t stop_ms; /* 0: none */
+    /* counters (the session's worker only) */
+    uint32_t in_rpcs, in_bad_rpcs, out_rpc_errors, out_notifications;
+};
+
+struct vmh_nc_user {
+    char *name;
+    bool admin;
+    char **keys; /* "type base64" */
+    char *hash;
+    char **managers; /* VNF managers this user acts for */
+};
+
+struct vmh_nc_replay;
+
+struct vmh_nc_server {
+    struct ly_ctx *ctx;
+    struct vmh_datastore *ds;
+    struct vmh_engine *engine;
+    int64_t start_ms;
+
+    pthread_mutex_t lock; /* sessions, scheduling, subscriptions */
+    GHashTable *sessions; /* id -> struct vmh_nc_session */
+    uint32_t next_unix_id;
+    int wake_fd; /* eventfd: the poller rebuilds its set */
+    bool stopping;
+
+    pthread_rwlock_t users_lock;
+    GPtrArray *users; /* struct vmh_nc_user */
+
+    GThreadPool *workers;
+    pthread_t poller;
+    bool poller_started;
+
+    /* SSH acceptors: grow when every one is in a handshake */
+    int n_ssh_endpoints;
+    GArray *ssh_ports; /* uint16_t: local ports of the SSH endpoints */
+    pthread_mutex_t acc_lock;
+    pthread_cond_t acc_cond;
+    int acc_total, acc_idle;
+
+    /* UNIX endpoints */
+    GArray *unix_fds; /* int */
+    GPtrArray *unix_paths;
+    pthread_t unix_thread;
+    bool unix_started;
+    int unix_handshakes;
+
+    /* notifications */
+    GAsyncQueue *events; /* struct vmh_nc_event_copy * */
+    pthread_t notifier;
+    bool notifier_started;
+    struct vmh_nc_replay *replay;
+
+    /* statistics (ietf-netconf-monitoring) */
+    uint32_t in_bad_hellos, in_sessions, dropped_sessions;
+    uint64_t in_rpcs, in_bad_rpcs, out_rpc_errors, out_notifications;
+};
+
+/* server.c */
+void vmh_nc_schedule_locked(struct vmh_nc_server *srv, struct vmh_nc_session *s);
+void vmh_nc_users_update(struct vmh_nc_server *srv, const struct lyd_node *config);
+struct vmh_nc_msg *vmh_nc_msg_ref(struct vmh_nc_msg *m);
+void vmh_nc_msg_unref(struct vmh_nc_msg *m);
+
+/* ops.c */
+int vmh_nc_ops_register(struct vmh_nc_server *srv);
+struct lyd_node *vmh_nc_monitoring_state(struct vmh_nc_server *srv);
+
+/* filter.c: RFC 6241 subtree filtering of data (siblings); returns a new
+ * tree (NULL when nothing matches) or sets *err. */
+int vmh_nc_filter_subtree(const struct lyd_node *data, const struct lyd_node *filter,
+                          struct lyd_node **out);
+/* XPath filter: the selected nodes with their parents and descendants. */
+int vmh_nc_filter_xpath(const struct lyd_node *data, const char *xpath, struct lyd_node **out);
+/* Whether a notification passes a subscription's filter. */
+bool vmh_nc_filter_notif(const struct lyd_node *notif, const struct lyd_node *subtree,
+                         const char *xpath);
+
+/* notif.c */
+int vmh_nc_notif_start(struct vmh_nc_server *srv, const char *state_dir);
+void vmh_nc_notif_stop(struct vmh_nc_server *srv);
+void vmh_nc_notif_event(const struct vmh_event *ev, void *opaque);
+/* create-subscription: under srv->lock, queues the replay then marks the
+ * session subscribed.  Returns an error reply or NULL. */
+struct nc_server_reply *vmh_nc_subscribe(struct vmh_nc_server *srv, struct vmh_nc_session *s,
+                                         struct lyd_node *rpc);
+void vmh_nc_streams_state(struct vmh_nc_server *srv, struct lyd_node **tree);
+
+#endif

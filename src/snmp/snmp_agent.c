@@ -1,0 +1,673 @@
+/* The net-snmp thread.  Debian's net-snmp is built without thread support,
+ * so this thread makes every net-snmp call of the process: agent set-up,
+ * requests (embedded master or AgentX subagent), USM users, traps and
+ * informs, shut-down.  The engine's loop thread only copies events into a
+ * queue and writes a byte to a pipe that net-snmp's own select loop watches
+ * (register_readfd); nothing here ever blocks the engine. */
+#include "snmp/snmp_priv.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "util/time.h"
+
+#include <net-snmp/agent/net-snmp-agent-includes.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SNMP_APP           "vmhealthd"
+#define SNMP_STOP_GRACE_MS 2000
+
+/* VACM's access check, which init_agent() installs (net-snmp's libnetsnmpmibs
+ * exports it without a header).  This agent has its own. */
+int vacm_in_view_callback(int major, int minor, void *serverarg, void *clientarg);
+
+/* net-snmp's state is global and snmp_shutdown() frees the client argument
+ * of every callback: the callbacks find the agent here instead. */
+static struct vmh_snmp *snmp_current;
+static bool snmp_agentx_warned;
+
+/* --- net-snmp's log into ours --- */
+
+static int
+snmp_log_cb(int major, int minor, void *serverarg, void *clientarg)
+{
+    const struct snmp_log_message *m = serverarg;
+    enum vmh_log_level level = m->priority <= LOG_ERR       ? VMH_LOG_ERR
+                               : m->priority == LOG_WARNING ? VMH_LOG_WARN
+                               : m->priority <= LOG_INFO    ? VMH_LOG_INFO
+                                                            : VMH_LOG_DEBUG;
+    size_t n = strlen(m->msg);
+
+    while (n && (m->msg[n - 1] == '\n' || m->msg[n - 1] == '\r'))
+        n--;
+    if (!n)
+        return 0;
+    /* A subagent retries its master every second: one warning per outage. */
+    if (strstr(m->msg, "Failed to connect to the agentx master agent")) {
+        if (snmp_agentx_warned)
+            level = VMH_LOG_DEBUG;
+        snmp_agentx_warned = true;
+    } else if (strstr(m->msg, "AgentX subagent connected")) {
+        snmp_agentx_warned = false;
+    }
+    /* VACM's warning: this agent does its own access control. */
+    if (strstr(m->msg, "no access control information configured") ||
+        strstr(m->msg, "It's unlikely this agent can serve") ||
+        strstr(m->msg, "snmpconf -g basic_setup") || strstr(m->msg, "Config search path"))
+        level = VMH_LOG_DEBUG;
+    if (level == VMH_LOG_DEBUG && !vmh_log_debug_enabled("snmp"))
+        return 0;
+    vmh_log(level, "snmp", "net-snmp: %.*s", (int)n, m->msg);
+    return 0;
+}
+
+/* --- the MIB handlers --- */
+
+/* The view of the newest snapshot, rebuilt only when the engine published
+ * a new one. */
+static const struct vmh_mib_view *
+snmp_view(struct vmh_snmp *s)
+{
+    struct vmh_snapshot *snap = vmh_engine_snapshot(s->engine);
+
+    if (s->have_view && s->view.snap == snap) {
+        vmh_snapshot_unref(snap);
+    } else {
+        if (s->have_view)
+            vmh_mib_view_clear(&s->view);
+        vmh_mib_view_init(&s->view, snap);
+        s->have_view = true;
+    }
+    s->view.system_group = !s->subagent;
+    s->view.uptime_cs = (uint32_t)netsnmp_get_agent_uptime();
+    s->view.sys_descr = s->sys_descr;
+    s->view.sys_name = s->sys_name;
+    return &s->view;
+}
+
+static void
+snmp_set_value(netsnmp_variable_list *vb, const struct vmh_mib_value *v)
+{
+    switch (v->type) {
+    case ASN_OCTET_STR:
+        snmp_set_var_typed_value(vb, ASN_OCTET_STR, v->str, v->len);
+        break;
+    case ASN_OBJECT_ID:
+        snmp_set_var_typed_value(vb, ASN_OBJECT_ID, v->objid, v->objid_len * sizeof(oid));
+        break;
+    default:
+        snmp_set_var_typed_value(vb, v->type, &v->integer, sizeof v->integer);
+        break;
+    }
+}
+
+static int
+snmp_mib_handler(netsnmp_mib_handler *handler, netsnmp_handler_registration *reginfo,
+                 netsnmp_agent_request_info *reqinfo, netsnmp_request_info *requests)
+{
+    struct vmh_snmp *s = handler->myvoid;
+    const struct vmh_mib_view *view = snmp_view(s);
+
+    for (netsnmp_request_info *r = requests; r; r = r->next) {
+        netsnmp_variable_list *vb = r->requestvb;
+        struct vmh_mib_value val;
+        oid next[MAX_OID_LEN];
+        size_t next_len = 0;
+        enum vmh_mib_status st;
+
+        if (r->processed)
+            continue;
+        switch (reqinfo->mode) {
+        case MODE_GET:
+            st = vmh_mib_get(view, vb->name, vb->name_length, &val);
+            if (st == VMH_MIB_FOUND)
+                snmp_set_value(vb, &val);
+            else
+                netsnmp_set_request_error(reqinfo, r,
+                                          st == VMH_MIB_NO_SUCH_INSTANCE ? SNMP_NOSUCHINSTANCE
+                                                                         : SNMP_NOSUCHOBJECT);
+            break;
+        case MODE_GETNEXT:
+            if (r->inclusive &&
+                vmh_mib_get(view, vb->name, vb->name_length, &val) == VMH_MIB_FOUND) {
+                snmp_set_value(vb, &val);
+                break;
+            }
+            st = vmh_mib_next(view, vb->name, vb->name_length, next, &next_len, &val);
+            /* Past this registration: leave the varbind alone and the agent
+             * asks the next subtree. */
+            if (st != VMH_MIB_FOUND ||
+                snmp_oidtree_compare(reginfo->rootoid, reginfo->rootoid_len, next, next_len))
+                break;
+            snmp_set_var_objid(vb, next, next_len);
+            snmp_set_value(vb, &val);
+            break;
+        default:
+            /* Registered read-only: the agent answers a SET itself; this
+             * is for any other mode. */
+            netsnmp_set_request_error(reqinfo, r, SNMP_ERR_NOTWRITABLE);
+            break;
+        }
+    }
+    return SNMP_ERR_NOERROR;
+}
+
+static netsnmp_handler_registration *
+snmp_register(struct vmh_snmp *s, const char *name, const oid *root, size_t len)
+{
+    netsnmp_handler_registration *reg =
+        netsnmp_create_handler_registration(name, snmp_mib_handler, root, len, HANDLER_CAN_RONLY);
+
+    if (!reg)
+        return NULL;
+    reg->handler->myvoid = s;
+    if (netsnmp_register_handler(reg) != MIB_REGISTERED_OK) {
+        log_err("snmp", "cannot register the %s subtree", name);
+        return NULL;
+    }
+    return reg;
+}
+
+/* --- access control of the embedded master --- */
+
+/* Where a request came from.  net-snmp 5.9.3's transports disagree on what
+ * they attach: UDP over IPv4 an address pair, UDP over IPv6 a bare
+ * sockaddr_in6.  NULL when unknown (then only communities without a source
+ * prefix match). */
+static const struct sockaddr *
+snmp_pdu_source(const netsnmp_pdu *pdu)
+{
+    const struct sockaddr *sa;
+
+    if (!pdu->transport_data)
+        return NULL;
+    if (pdu->transport_data_length == (int)sizeof(netsnmp_indexed_addr_pair))
+        return (const struct sockaddr *)&((const netsnmp_indexed_addr_pair *)pdu->transport_data)
+            ->remote_addr;
+    sa = pdu->transport_data;
+    if ((pdu->transport_data_length == (int)sizeof(struct sockaddr_in6) &&
+         sa->sa_family == AF_INET6) ||
+        (pdu->transport_data_length == (int)sizeof(struct sockaddr_in) && sa->sa_family == AF_INET))
+        return sa;
+    return NULL;
+}
+
+/* Every request passes here first: v2c needs one of the configured
+ * communities from its source prefix, v3 a configured USM user at
+ * authPriv.  A refused v2c request gets no answer, a v3 one an
+ * authorizationError (RFC 3415). */
+static int
+snmp_acm_initial(int major, int minor, void *serverarg, void *clientarg)
+{
+    struct view_parameters *vp = serverarg;
+    struct vmh_snmp *s = snmp_current;
+    netsnmp_pdu *pdu = vp->pdu;
+
+    switch (pdu->version) {
+    case SNMP_VERSION_2c:
+        if (!vmh_snmp_conf_community_allows(s->conf, (const char *)pdu->community,
+                                            pdu->community_len, snmp_pdu_source(pdu))) {
+            vp->errorcode = VACM_NOSECNAME;
+            log_debug("snmp", "v2c request with an unknown community or from a source it "
+                              "does not allow: dropped");
+        }
+        break;
+    case SNMP_VERSION_3:
+        if (pdu->securityModel != SNMP_SEC_MODEL_USM ||
+            !vmh_snmp_conf_find_user(s->conf, pdu->securityName, pdu->securityNameLen) ||
+            pdu->securityLevel < SNMP_SEC_LEVEL_AUTHPRIV) {
+            vp->errorcode = VACM_NOACCESS;
+            log_debug("snmp", "v3 request of user %.*s at security level %d refused",
+                      (int)pdu->securityNameLen, pdu->securityName ? pdu->securityName : "",
+                      pdu->securityLevel);
+        }
+        break;
+    default:
+        vp->errorcode = VACM_NOSECNAME;
+        break;
+    }
+    return SNMP_ERR_NOERROR;
+}
+
+/* --- USM users --- */
+
+/* A createUser argument, quoted the way net-snmp's config parser reads it. */
+static void
+snmp_quote(GString *out, const char *s)
+{
+    g_string_append_c(out, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            g_string_append_c(out, '\\');
+        g_string_append_c(out, *s);
+    }
+    g_string_append_c(out, '"');
+}
+
+/* Users are localized to this agent's engine ID and never stored: the
+ * configuration is their only source.  net-snmp keeps users in its
+ * persistent file, reloaded by init_snmp(); those are dropped first, or a
+ * passphrase changed in the configuration would leave the old one valid. */
+static void
+snmp_create_users(struct vmh_snmp *s)
+{
+    static const char *const auth[] = {[VMH_SNMP_AUTH_SHA] = "SHA",
+                                       [VMH_SNMP_AUTH_SHA256] = "SHA-256",
+                                       [VMH_SNMP_AUTH_SHA512] = "SHA-512"};
+    static const char *const priv[] = {
+        [VMH_SNMP_PRIV_AES] = "AES", [VMH_SNMP_PRIV_AES256] = "AES-256"};
+    u_char engine[64];
+    size_t engine_len = snmpv3_get_engineID(engine, sizeof engine);
+    struct usmUser *u;
+
+    while ((u = usm_get_userList())) {
+        usm_remove_user(u);
+        usm_free_user(u);
+    }
+    for (size_t i = 0; i < s->conf->n_users; i++) {
+        const struct vmh_snmp_user *cu = &s->conf->users[i];
+        GString *line = g_string_new(NULL);
+
+        snmp_quote(line, cu->name);
+        g_string_append_printf(line, " %s ", auth[cu->auth]);
+        snmp_quote(line, cu->auth_pass);
+        g_string_append_printf(line, " %s ", priv[cu->priv]);
+        snmp_quote(line, cu->priv_pass);
+        usm_parse_create_usmUser("createUser", line->str);
+        memset(line->str, 0, line->len);
+        g_string_free(line, TRUE);
+        u = usm_get_user(engine, engine_len, cu->name);
+        if (!u) {
+            log_err("snmp", "USM user %s could not be created", cu->name);
+            continue;
+        }
+        u->userStorageType = ST_VOLATILE;
+        log_debug("snmp", "USM user %s (%s, %s)", cu->name, auth[cu->auth], priv[cu->priv]);
+    }
+}
+
+/* --- the event pipe --- */
+
+void
+snmp_event_free(struct snmp_event *ev)
+{
+    if (!ev)
+        return;
+    g_free(ev->vm_uuid);
+    g_free(ev->vm_name);
+    g_free(ev->host);
+    g_free(ev->source_host);
+    g_free(ev->target_host);
+    g_free(ev->reason);
+    g_free(ev);
+}
+
+struct snmp_event *
+snmp_event_copy(const struct snmp_event *ev)
+{
+    struct snmp_event *c = g_memdup2(ev, sizeof *ev);
+
+    c->vm_uuid = g_strdup(ev->vm_uuid);
+    c->vm_name = g_strdup(ev->vm_name);
+    c->host = g_strdup(ev->host);
+    c->source_host = g_strdup(ev->source_host);
+    c->target_host = g_strdup(ev->target_host);
+    c->reason = g_strdup(ev->reason);
+    return c;
+}
+
+/* Loop thread: copy and hand over, never wait. */
+static void
+snmp_observe(const struct vmh_event *e, void *opaque)
+{
+    struct vmh_snmp *s = opaque;
+    struct snmp_event *ev;
+    bool wake;
+
+    if (!s->conf->n_targets || !e->vm_uuid)
+        return;
+    ev = g_new0(struct snmp_event, 1);
+    ev->type = e->type;
+    ev->time_ms = e->time_ms;
+    ev->queued_us = g_get_monotonic_time();
+    ev->vm_uuid = g_strdup(e->vm_uuid);
+    ev->vm_name = g_strdup(e->vm_name);
+    ev->host = g_strdup(e->host);
+    ev->fault_id = e->fault_id;
+    ev->cause = e->cause;
+    ev->severity = e->severity;
+    ev->ppt = e->ppt;
+    ev->deadline_ms = e->deadline_ms;
+    ev->migration_cancelled = e->migration_cancelled;
+    ev->source_host = g_strdup(e->source_host);
+    ev->target_host = g_strdup(e->target_host);
+    ev->duration_ms = e->duration_ms;
+    ev->reason = g_strdup(e->reason);
+
+    g_mutex_lock(&s->lock);
+    if (g_queue_get_length(&s->queue) >= SNMP_QUEUE_MAX) {
+        g_mutex_unlock(&s->lock);
+        for (size_t i = 0; i < s->conf->n_targets; i++)
+            __atomic_add_fetch(&s->targets[i].dropped, 1, __ATOMIC_RELAXED);
+        log_warn("snmp", "notification queue full: event for %s dropped", e->vm_uuid);
+        snmp_event_free(ev);
+        return;
+    }
+    wake = g_queue_is_empty(&s->queue);
+    g_queue_push_tail(&s->queue, ev);
+    g_mutex_unlock(&s->lock);
+    /* A full pipe already holds a wake-up. */
+    if (wake && write(s->pipe[1], "e", 1) < 0 && errno != EAGAIN)
+        log_err("snmp", "cannot wake the SNMP thread: %s", strerror(errno));
+}
+
+static void
+snmp_pipe_cb(int fd, void *opaque)
+{
+    struct vmh_snmp *s = opaque;
+    char buf[64];
+    bool stopping;
+
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+    for (;;) {
+        struct snmp_event *ev;
+
+        g_mutex_lock(&s->lock);
+        ev = g_queue_pop_head(&s->queue);
+        stopping = s->stopping;
+        g_mutex_unlock(&s->lock);
+        if (!ev)
+            break;
+        snmp_traps_send(s, ev);
+        snmp_event_free(ev);
+    }
+    if (stopping)
+        s->running = false;
+}
+
+/* --- the thread --- */
+
+static int
+snmp_thread_init(struct vmh_snmp *s)
+{
+    GString *ports = g_string_new(NULL);
+    int rc = -1;
+
+    snmp_disable_log();
+    snmp_enable_calllog();
+    snmp_current = s;
+    snmp_register_callback(SNMP_CALLBACK_LIBRARY, SNMP_CALLBACK_LOGGING, snmp_log_cb, NULL);
+
+    netsnmp_ds_set_string(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_CONFIGURATION_DIR, s->conf_dir);
+    netsnmp_ds_set_string(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_PERSISTENT_DIR, s->persist_dir);
+    netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_LOAD, 0);
+    netsnmp_ds_set_boolean(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_ROLE, s->subagent);
+    if (s->subagent) {
+        netsnmp_ds_set_string(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_X_SOCKET,
+                              s->conf->agentx_socket);
+    } else {
+        for (size_t i = 0; i < s->conf->n_addresses; i++)
+            g_string_append_printf(ports, "%s%s", i ? "," : "", s->conf->addresses[i]);
+        netsnmp_ds_set_string(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_PORTS, ports->str);
+    }
+    netsnmp_ds_set_boolean(NETSNMP_DS_APPLICATION_ID,
+                           NETSNMP_DS_AGENT_DONT_LOG_TCPWRAPPERS_CONNECTS, 1);
+    add_to_init_list("-smux");
+    if (init_agent(SNMP_APP) != 0) {
+        log_err("snmp", "net-snmp's agent library failed to initialise");
+        goto cleanup;
+    }
+    /* Reconnects within a second when the master (re)starts; init_agent()
+     * has just set net-snmp's default of 15 s. */
+    if (s->subagent)
+        netsnmp_ds_set_int(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_AGENTX_PING_INTERVAL, 1);
+    s->reg_objects =
+        snmp_register(s, "nfvVmHealthMIB", vmh_mib_objects, G_N_ELEMENTS(vmh_mib_objects));
+    if (!s->reg_objects)
+        goto cleanup;
+    if (!s->subagent) {
+        s->reg_system = snmp_register(s, "system", vmh_mib_system, VMH_MIB_SYSTEM_LEN);
+        if (!s->reg_system)
+            goto cleanup;
+        /* VACM would refuse everything (it has no configuration): ours
+         * replaces it, once per request. */
+        snmp_unregister_callback(SNMP_CALLBACK_APPLICATION, SNMPD_CALLBACK_ACM_CHECK,
+                                 vacm_in_view_callback, NULL, 1);
+        snmp_unregister_callback(SNMP_CALLBACK_APPLICATION, SNMPD_CALLBACK_ACM_CHECK_INITIAL,
+                                 vacm_in_view_callback, NULL, 1);
+        snmp_unregister_callback(SNMP_CALLBACK_APPLICATION, SNMPD_CALLBACK_ACM_CHECK_SUBTREE,
+                                 vacm_in_view_callback, NULL, 1);
+        snmp_register_callback(SNMP_CALLBACK_APPLICATION, SNMPD_CALLBACK_ACM_CHECK_INITIAL,
+                               snmp_acm_initial, NULL);
+    }
+    init_snmp(SNMP_APP);
+    snmp_create_users(s);
+    if (s->listening && init_master_agent() != 0) {
+        log_err("snmp", "cannot listen on %s", ports->str);
+        goto cleanup;
+    }
+    if (register_readfd(s->pipe[0], snmp_pipe_cb, s) != FD_REGISTERED_OK) {
+        log_err("snmp", "cannot watch the event pipe");
+        goto cleanup;
+    }
+    snmp_traps_open(s);
+    if (s->listening)
+        log_info("snmp", "SNMP agent listening on %s", ports->str);
+    else if (s->subagent)
+        log_info("snmp", "SNMP AgentX subagent of %s", s->conf->agentx_socket);
+    rc = 0;
+
+cleanup:
+    g_string_free(ports, TRUE);
+    return rc;
+}
+
+static void
+snmp_thread_shutdown(struct vmh_snmp *s)
+{
+    unregister_readfd(s->pipe[0]);
+    snmp_traps_close(s);
+    snmp_traps_log_counters(s);
+    snmp_shutdown(SNMP_APP);
+    if (s->listening)
+        shutdown_master_agent();
+    shutdown_agent();
+    if (s->have_view)
+        vmh_mib_view_clear(&s->view);
+    s->have_view = false;
+}
+
+static void *
+snmp_thread(void *opaque)
+{
+    struct vmh_snmp *s = opaque;
+    int rc = snmp_thread_init(s);
+
+    g_mutex_lock(&s->start_lock);
+    s->start_rc = rc;
+    s->start_done = true;
+    g_cond_signal(&s->start_cond);
+    g_mutex_unlock(&s->start_lock);
+    if (rc == 0) {
+        s->running = true;
+        while (s->running)
+            agent_check_and_process(1);
+        /* The last informs (the queue was flushed on the way out) get a
+         * moment to be acknowledged. */
+        int64_t until = vmh_time_mono_ms() + SNMP_STOP_GRACE_MS;
+
+        while (snmp_traps_outstanding(s) && vmh_time_mono_ms() < until)
+            agent_check_and_process(1);
+    }
+    snmp_thread_shutdown(s);
+    return NULL;
+}
+
+/* --- public --- */
+
+int
+vmh_snmp_new(struct vmh_engine *engine, struct vmh_snmp_conf *conf,
+             const struct vmh_snmp_options *opts, struct vmh_snmp **out)
+{
+    struct vmh_snmp *s = g_new0(struct vmh_snmp, 1);
+    char host[256] = "";
+    char *path;
+
+    s->engine = engine;
+    s->conf = conf;
+    s->subagent = conf->agentx_socket != NULL;
+    s->listening = !s->subagent && conf->n_addresses > 0;
+    s->pipe[0] = s->pipe[1] = -1;
+    g_mutex_init(&s->lock);
+    g_mutex_init(&s->start_lock);
+    g_cond_init(&s->start_cond);
+    g_queue_init(&s->queue);
+    s->persist_dir = g_build_filename(opts->state_dir, "snmp", NULL);
+    s->conf_dir = g_build_filename(s->persist_dir, "conf", NULL);
+    gethostname(host, sizeof host - 1);
+    s->sys_name = g_strdup(host);
+    s->sys_descr = g_strdup(opts->sys_descr ? opts->sys_descr
+                                            : "vmhealth NFV infrastructure agent (hypervisor and "
+                                              "VM health, fault notification, cold migration)");
+    s->targets = g_new0(struct snmp_target_rt, conf->n_targets + 1);
+    for (size_t i = 0; i < conf->n_targets; i++) {
+        s->targets[i].snmp = s;
+        s->targets[i].conf = &conf->targets[i];
+    }
+    if (pipe2(s->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+        int err = errno;
+
+        log_err("snmp", "cannot create the event pipe: %s", strerror(err));
+        vmh_snmp_free(s);
+        return -err;
+    }
+    /* net-snmp reads SNMPCONFPATH and SNMP_PERSISTENT_DIR before its own
+     * settings: point both at folders of ours so that /etc/snmp is never
+     * read and /var/lib/snmp never written.  With SNMPCONFPATH set it reads
+     * only that path, so the persistent folder (engine ID, boots) is in it.
+     * Set here, before any thread of the daemon runs. */
+    path = g_strdup_printf("%s:%s", s->conf_dir, s->persist_dir);
+    setenv("SNMPCONFPATH", path, 1);
+    g_free(path);
+    setenv("SNMP_PERSISTENT_DIR", s->persist_dir, 1);
+    /* The agent needs no MIB file: none is parsed, no folder scanned. */
+    setenv("MIBS", "", 1);
+    setenv("MIBDIRS", s->conf_dir, 1);
+    vmh_engine_observe(engine, snmp_observe, s);
+    *out = s;
+    return 0;
+}
+
+int
+vmh_snmp_start(struct vmh_snmp *s)
+{
+    int rc;
+
+    if (vmh_file_mkdir_p(s->conf_dir, 0700) < 0) {
+        log_err("snmp", "cannot create %s: %s", s->conf_dir, strerror(errno));
+        return -1;
+    }
+    rc = pthread_create(&s->thread, NULL, snmp_thread, s);
+    if (rc != 0) {
+        log_err("snmp", "cannot start the SNMP thread: %s", strerror(rc));
+        return -rc;
+    }
+    s->thread_started = true;
+    g_mutex_lock(&s->start_lock);
+    while (!s->start_done)
+        g_cond_wait(&s->start_cond, &s->start_lock);
+    rc = s->start_rc;
+    g_mutex_unlock(&s->start_lock);
+    if (rc < 0) {
+        pthread_join(s->thread, NULL);
+        s->thread_started = false;
+    }
+    return rc;
+}
+
+void
+vmh_snmp_stop(struct vmh_snmp *s)
+{
+    if (!s || !s->thread_started)
+        return;
+    g_mutex_lock(&s->lock);
+    s->stopping = true;
+    g_mutex_unlock(&s->lock);
+    if (write(s->pipe[1], "q", 1) < 0 && errno != EAGAIN)
+        log_err("snmp", "cannot wake the SNMP thread: %s", strerror(errno));
+    pthread_join(s->thread, NULL);
+    s->thread_started = false;
+}
+
+void
+vmh_snmp_free(struct vmh_snmp *s)
+{
+    struct snmp_event *ev;
+
+    if (!s)
+        return;
+    vmh_snmp_stop(s);
+    while ((ev = g_queue_pop_head(&s->queue)))
+        snmp_event_free(ev);
+    for (int i = 0; i < 2; i++)
+        if (s->pipe[i] >= 0)
+            close(s->pipe[i]);
+    g_mutex_clear(&s->lock);
+    g_mutex_clear(&s->start_lock);
+    g_cond_clear(&s->start_cond);
+    g_free(s->targets);
+    vmh_snmp_conf_free(s->conf);
+    g_free(s->persist_dir);
+    g_free(s->conf_dir);
+    g_free(s->sys_name);
+    g_free(s->sys_descr);
+    g_free(s);
+}
+
+bool
+vmh_snmp_target_stats(struct vmh_snmp *s, size_t i, const char **name,
+                      struct vmh_snmp_target_stats *out)
+{
+    const struct snmp_target_rt *t;
+
+    if (!s || i >= s->conf->n_targets)
+        return false;
+    t = &s->targets[i];
+    *name = t->conf->name;
+    out->sent = __atomic_load_n(&t->sent, __ATOMIC_RELAXED);
+    out->acked = __atomic_load_n(&t->acked, __ATOMIC_RELAXED);
+    out->failed = __atomic_load_n(&t->failed, __ATOMIC_RELAXED);
+    out->retried = __atomic_load_n(&t->retried, __ATOMIC_RELAXED);
+    out->dropped = __atomic_load_n(&t->dropped, __ATOMIC_RELAXED);
+    return true;
+}
+
+void
+vmh_snmp_log_target_stats(struct vmh_snmp *s)
+{
+    struct vmh_snmp_target_stats st;
+    const char *name;
+
+    for (size_t i = 0; vmh_snmp_target_stats(s, i, &name, &st); i++)
+        log_info("snmp",
+                 "target %s: %" PRIu64 " sent, %" PRIu64 " acknowledged, %" PRIu64
+                 " failed, %" PRIu64 " retransmitted, %" PRIu64 " dropped",
+                 name, st.sent, st.acked, st.failed, st.retried, st.dropped);
+}
+
+size_t
+vmh_snmp_queue_length(struct vmh_snmp *s)
+{
+    size_t n;
+
+    g_mutex_lock(&s->lock);
+    n = g_queue_get_length(&s->queue);
+    g_mutex_unlock(&s->lock);
+    return n;
+}
