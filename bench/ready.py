@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""migration-ready -> migration started, through the real daemon.
+
+One host with N running domains on libvirt's test driver (in-process) and a
+second, empty target host; every VM gets a 600 s window when the first host's
+sysfs temperature crosses its maximum.  An ncclient session (TICK = 0.001)
+subscribed to the NETCONF stream then sends migration-ready for each VM in
+turn and measures:
+  - RPC sent -> its <ok/> received;
+  - RPC sent -> vm-migration-started notification received (the client's
+    view, SSH both ways included);
+  - the daemon's own time from the RPC's log line to "migrating from" (ms).
+
+    /usr/bin/python3 bench/ready.py [N]        (default 50)
+Prints a markdown section on stdout.
+"""
+import datetime
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+import vmhtest  # noqa: E402
+from vmhtest import Vmhealthd, VMH_NS  # noqa: E402
+import test_netconf  # noqa: E402
+import ncclient.transport.ssh  # noqa: E402
+from ncclient.xml_ import to_ele  # noqa: E402
+
+ncclient.transport.ssh.TICK = 0.001
+
+
+def node_xml(path, n):
+    with open(path, "w") as f:
+        f.write("<node><cpu><mhz>2000</mhz><model>i686</model><nodes>1</nodes><sockets>1"
+                "</sockets><cores>8</cores><threads>2</threads><active>16</active></cpu>"
+                "<memory>67108864</memory>")
+        for i in range(n):
+            f.write("<domain type='test'><name>vm-%03d</name><uuid>%08x-0000-4000-8000-"
+                    "%012x</uuid><memory unit='MiB'>16</memory><vcpu>1</vcpu><os><type>hvm"
+                    "</type></os></domain>" % (i, i, i))
+        f.write("</node>")
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    tmp = tempfile.mkdtemp(prefix="vmh-bench-ready-")
+    keys = test_netconf.Keys()
+    try:
+        node_xml(os.path.join(tmp, "a.xml"), n)
+        node_xml(os.path.join(tmp, "b.xml"), 0)
+        hw = os.path.join(tmp, "sysfs-a/sys/class/hwmon/hwmon0")
+        os.makedirs(hw)
+        for name, value in (("temp1_input", "45000"), ("temp1_max", "80000")):
+            with open(os.path.join(hw, name), "w") as f:
+                f.write(value + "\n")
+        port = vmhtest.free_port()
+        vh = ("<settings><default-preprocessing-time>600</default-preprocessing-time>"
+              "<poll-interval>100</poll-interval></settings>"
+              "<host><name>a</name><uri>test://%s/a.xml</uri><sysfs-root>%s/sysfs-a"
+              "</sysfs-root><migration-target>false</migration-target><shared-storage>true"
+              "</shared-storage></host>"
+              "<host><name>b</name><uri>test://%s/b.xml</uri><sysfs-root>/nonexistent"
+              "</sysfs-root><shared-storage>true</shared-storage></host>" % (tmp, tmp, tmp))
+        cfg = test_netconf.daemon_config(keys, port, os.path.join(tmp, "state"), vm_health=vh)
+        with Vmhealthd(cfg, debug=False) as d:
+            m = test_netconf.connect(port, key=keys.admin_key)
+            m.create_subscription(stream_name="NETCONF")
+            with open(os.path.join(hw, "temp1_input.new"), "w") as f:
+                f.write("90000\n")
+            os.rename(os.path.join(hw, "temp1_input.new"), os.path.join(hw, "temp1_input"))
+            seen = 0
+            while seen < n:  # drain the n vm-abnormal notifications
+                if m.take_notification(timeout=10) is None:
+                    raise SystemExit("vm-abnormal notifications missing")
+                seen += 1
+            rpc_ms, started_ms = [], []
+            for i in range(n):
+                uuid = "%08x-0000-4000-8000-%012x" % (i, i)
+                t0 = time.perf_counter()
+                reply = m.dispatch(to_ele(
+                    '<migration-ready xmlns="%s"><vm-uuid>%s</vm-uuid></migration-ready>'
+                    % (VMH_NS, uuid)))
+                rpc_ms.append((time.perf_counter() - t0) * 1000)
+                assert reply.ok, reply
+                while True:
+                    note = m.take_notification(timeout=10)
+                    assert note is not None, "no vm-migration-started for %s" % uuid
+                    if "vm-migration-started" in note.notification_xml and uuid in \
+                            note.notification_xml:
+                        started_ms.append((time.perf_counter() - t0) * 1000)
+                        break
+            m.close_session()
+            log = d.log_text()
+        engine_ms = []
+        times = {}
+        for line in log.splitlines():
+            stamp = datetime.datetime.fromisoformat(line.split()[0]).timestamp() * 1000
+            r = re.search(r"vm (\S+) \((\S+)\): migration-ready from its manager", line)
+            if r:
+                times[r.group(2)] = stamp
+            s = re.search(r"vm (\S+) \((\S+)\): migrating from", line)
+            if s and s.group(2) in times:
+                engine_ms.append(stamp - times.pop(s.group(2)))
+    finally:
+        keys.close()
+        shutil.rmtree(tmp, True)
+
+    def p(values, q):
+        v = sorted(values)
+        return v[int(q * (len(v) - 1))]
+    print("### migration-ready → migration started (n=%d, ncclient TICK=0.001, SSH)\n" % n)
+    print("| figure | p50 | p99 | goal |")
+    print("|---|---|---|---|")
+    print("| RPC sent → `<ok/>` received | %.1f ms | %.1f ms | |" % (p(rpc_ms, .5), p(rpc_ms, .99)))
+    print("| RPC sent → `vm-migration-started` received | %.1f ms | %.1f ms | ≤ 10 ms |"
+          % (p(started_ms, .5), p(started_ms, .99)))
+    print("| daemon: RPC logged → migration started logged (1 ms resolution) | %.0f ms | %.0f ms | |"
+          % (p(engine_ms, .5), p(engine_ms, .99)))
+    print()
+
+
+if __name__ == "__main__":
+    main()
