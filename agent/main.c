@@ -71,6 +71,16 @@ vmh_usage(FILE *out)
             "STATE-DIR/operational.json.\n");
 }
 
+/* The state contributor of the operational tree (the SIGUSR1 dump and the
+ * NETCONF get): what the front ends add to the core's state. */
+static int
+vmh_agent_state_add(void *opaque, struct lyd_node *tree)
+{
+    struct vmh_agent *agent = opaque;
+
+    return vmh_snmp_state_add(agent->snmp, tree);
+}
+
 static int
 vmh_agent_dump_state(struct vmh_agent *agent)
 {
@@ -83,7 +93,7 @@ vmh_agent_dump_state(struct vmh_agent *agent)
     snap = vmh_engine_snapshot(agent->engine);
     rc = vmh_state_build(vmh_ds_read_begin(agent->ds, VMH_DS_RUNNING), snap, &tree);
     vmh_ds_read_end(agent->ds);
-    if (rc < 0)
+    if (rc < 0 || (rc = vmh_agent_state_add(agent, tree)) < 0)
         goto cleanup;
     rc = -1;
     if (lyd_print_mem(&json, tree, LYD_JSON, LYD_PRINT_WITHSIBLINGS) != LY_SUCCESS) {
@@ -95,7 +105,7 @@ vmh_agent_dump_state(struct vmh_agent *agent)
     if (rc == 0)
         log_info("agent", "operational state written to %s (%zu hosts, %zu VMs)", path,
                  snap->n_hosts, snap->n_vms);
-    /* Not in the YANG state yet: the SNMP targets' counters go to the log. */
+    /* the SNMP targets' retransmissions and drops are only in the log */
     vmh_snmp_log_target_stats(agent->snmp);
 
 cleanup:
@@ -384,7 +394,9 @@ main(int argc, char **argv)
     if (vmh_nc_server_start(&(struct vmh_nc_options){.ctx = agent.ctx,
                                                      .ds = agent.ds,
                                                      .engine = agent.engine,
-                                                     .state_dir = agent.state_dir},
+                                                     .state_dir = agent.state_dir,
+                                                     .state_add = vmh_agent_state_add,
+                                                     .state_opaque = &agent},
                             &agent.netconf) < 0) {
         fprintf(stderr, "vmhealthd: the NETCONF server cannot start (see the log above)\n");
         goto cleanup;

@@ -18,6 +18,11 @@ struct vmh_nc_options {
     struct vmh_datastore *ds;
     struct vmh_engine *engine;
     const char *state_dir; /* where the notification replay log is kept */
+    /* A state contributor: adds state data the server knows nothing of
+     * (another front end's) under the nodes of the operational tree a get
+     * builds; 0 or negative.  Called from the server's threads; NULL: none. */
+    int (*state_add)(void *opaque, struct lyd_node *tree);
+    void *state_opaque;
 };
 
 /* Reads the endpoints and users from running, binds every listener (a

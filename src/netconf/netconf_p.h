@@ -56,6 +56,8 @@ struct vmh_nc_server {
     struct ly_ctx *ctx;
     struct vmh_datastore *ds;
     struct vmh_engine *engine;
+    int (*state_add)(void *opaque, struct lyd_node *tree);
+    void *state_opaque;
     int64_t start_ms;
 
     pthread_mutex_t lock; /* sessions, scheduling, subscriptions */

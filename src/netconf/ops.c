@@ -389,6 +389,10 @@ vmh_op_get(struct lyd_node *rpc, struct nc_session *nc)
         rc = vmh_state_build(running, &part, &data);
         vmh_ds_read_end(srv->ds);
         vmh_snapshot_unref(snap);
+        if (rc == 0 && srv->state_add && srv->state_add(srv->state_opaque, data) < 0) {
+            lyd_free_siblings(data);
+            rc = -1;
+        }
     }
     if (rc < 0)
         return vmh_err(NC_ERR_OP_FAILED, NC_ERR_TYPE_APP, NULL, "cannot build the state data");

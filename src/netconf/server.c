@@ -859,6 +859,8 @@ vmh_nc_server_start(const struct vmh_nc_options *opts, struct vmh_nc_server **ou
     srv->ctx = opts->ctx;
     srv->ds = opts->ds;
     srv->engine = opts->engine;
+    srv->state_add = opts->state_add;
+    srv->state_opaque = opts->state_opaque;
     srv->start_ms = vmh_time_real_ms();
     pthread_mutex_init(&srv->lock, NULL);
     pthread_rwlock_init(&srv->users_lock, NULL);

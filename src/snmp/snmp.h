@@ -107,6 +107,11 @@ bool vmh_snmp_target_stats(struct vmh_snmp *snmp, size_t i, const char **name,
                            struct vmh_snmp_target_stats *out);
 /* Logs every target's counters (any thread; NULL: nothing). */
 void vmh_snmp_log_target_stats(struct vmh_snmp *snmp);
+/* Adds the counters of every target as the state container of its
+ * /vmhealth-agent:agent/snmp/target entry in tree, an operational tree
+ * holding the configuration (a target no longer configured there is left
+ * out).  Any thread; snmp NULL: nothing.  0 or a negative errno. */
+int vmh_snmp_state_add(struct vmh_snmp *snmp, struct lyd_node *tree);
 /* Events queued and not yet handled by the net-snmp thread (any thread). */
 size_t vmh_snmp_queue_length(struct vmh_snmp *snmp);
 

@@ -661,6 +661,69 @@ vmh_snmp_log_target_stats(struct vmh_snmp *s)
                  name, st.sent, st.acked, st.failed, st.retried, st.dropped);
 }
 
+static const struct lyd_node *
+snmp_state_child(const struct lyd_node *first, const char *name)
+{
+    const struct lyd_node *n;
+
+    LY_LIST_FOR(first, n)
+    {
+        if (n->schema && !strcmp(n->schema->name, name) &&
+            !strcmp(n->schema->module->name, "vmhealth-agent"))
+            return n;
+    }
+    return NULL;
+}
+
+static LY_ERR
+snmp_state_u64(struct lyd_node *parent, const char *name, uint64_t v)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    return lyd_new_term(parent, NULL, name, buf, 0, NULL);
+}
+
+int
+vmh_snmp_state_add(struct vmh_snmp *s, struct lyd_node *tree)
+{
+    const struct lyd_node *snmp;
+    struct lyd_node *t, *state;
+    struct vmh_snmp_target_stats st;
+    const char *name;
+    LY_ERR rc = LY_SUCCESS;
+
+    if (!s || !tree)
+        return 0;
+    snmp = snmp_state_child(lyd_first_sibling(tree), "agent");
+    snmp = snmp ? snmp_state_child(lyd_child(snmp), "snmp") : NULL;
+    if (!snmp)
+        return 0;
+    LY_LIST_FOR(lyd_child(snmp), t)
+    {
+        const char *key;
+
+        if (!t->schema || strcmp(t->schema->name, "target") || !lyd_child(t))
+            continue;
+        key = lyd_get_value(lyd_child(t));
+        for (size_t i = 0; vmh_snmp_target_stats(s, i, &name, &st); i++) {
+            if (strcmp(name, key))
+                continue;
+            if (lyd_new_inner(t, NULL, "state", 0, &state))
+                return -ENOMEM;
+            rc |= snmp_state_u64(state, "sent", st.sent);
+            rc |= snmp_state_u64(state, "acknowledged", st.acked);
+            rc |= snmp_state_u64(state, "failed", st.failed);
+            break;
+        }
+    }
+    if (rc) {
+        log_err("snmp", "cannot add the targets' state: %s", ly_errmsg(LYD_CTX(tree)));
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 size_t
 vmh_snmp_queue_length(struct vmh_snmp *s)
 {

@@ -18,6 +18,7 @@ import tempfile
 import time
 import unittest
 
+import test_netconf as nc  # NETCONF fixtures (Keys, netconf_xml, connect)
 import vmhtest
 from vmhtest import Libvirtd, Vmhealthd, LIBVIRT_FIXTURES, VMH_NS, VHA_NS, REPO
 
@@ -225,8 +226,9 @@ class Snmpd:
         return False
 
 
-def config(lv_uri, port=None, agentx=None, targets="", communities=None):
-    """YANG instance data: one host `a` on lv_uri, the SNMP section."""
+def config(lv_uri, port=None, agentx=None, targets="", communities=None, netconf=""):
+    """YANG instance data: one host `a` on lv_uri, the SNMP section (and
+    `netconf`, an agent/netconf block)."""
     snmp = ""
     if port:
         snmp += "<agent-address>udp:127.0.0.1:%d</agent-address>" % port
@@ -244,7 +246,7 @@ def config(lv_uri, port=None, agentx=None, targets="", communities=None):
              "</usm-user>")
     snmp += targets
     return ('<vm-health xmlns="%s"><host><name>a</name><uri>%s</uri></host></vm-health>'
-            '<agent xmlns="%s"><snmp>%s</snmp></agent>' % (VMH_NS, lv_uri, VHA_NS, snmp))
+            '<agent xmlns="%s">%s<snmp>%s</snmp></agent>' % (VMH_NS, lv_uri, VHA_NS, netconf, snmp))
 
 
 def target(name, port, version="v2c", inform=False, engine_id=None, timeout=None, retries=None):
@@ -460,6 +462,45 @@ def abnormal_for(notifs, uuid, trap=ROOT + ".0.1"):
             if vbs.get(TRAP_OID) == trap and vbs.get(NOTIF_OBJ + ".1.0") == uuid]
 
 
+COUNTERS = ("sent", "acknowledged", "failed")
+
+
+def target_counters(state):
+    """{target: (sent, acknowledged, failed)} of a dump_state() tree; None
+    for a target without its state container."""
+    targets = state.get("vmhealth-agent:agent", {}).get("snmp", {}).get("target", [])
+    return {t["name"]: tuple(int(t["state"][c]) for c in COUNTERS) if "state" in t else None
+            for t in targets}
+
+
+def target_counters_xml(data):
+    """The same, from the <data> of a NETCONF get (ElementTree)."""
+    out = {}
+    for t in data.findall("vha:agent/vha:snmp/vha:target", nc.NS):
+        st = t.find("vha:state", nc.NS)
+        out[t.find("vha:name", nc.NS).text] = (
+            tuple(int(st.find("vha:" + c, nc.NS).text) for c in COUNTERS)
+            if st is not None else None)
+    return out
+
+
+def wait_counters(d, expected, timeout=15):
+    """Polls the SIGUSR1 dump until the targets' counters are `expected`
+    ({target: (sent, acknowledged, failed)}) and returns them; the caller
+    asserts, so that a mismatch shows both."""
+    last = {}
+
+    def done():
+        last["v"] = target_counters(d.dump_state())
+        return last["v"] == expected
+
+    try:
+        vmhtest.wait_for(done, timeout=timeout, interval=0.2, what="counters %s" % expected)
+    except AssertionError:
+        pass
+    return last.get("v")
+
+
 class Notifications(unittest.TestCase):
     def test_every_event_reaches_every_target_with_its_varbinds(self):
         with SnmpTrapd() as trapd, two_domains() as lv:
@@ -507,8 +548,10 @@ class Notifications(unittest.TestCase):
                     return int(st["traps-sent"]) >= 3 * 4 and st
                 stats = vmhtest.wait_for(all_counted, what="traps-sent 12")
                 self.assertEqual(int(stats["traps-sent"]), 3 * 4)
-                # per-target counters: logged on SIGUSR1 (not in the YANG state yet)
-                self.assertRegex(d.log_text(), r"target noc-v3-trap: 4 sent, 0 acknowledged")
+                # per-target counters in the state: traps are never acknowledged
+                expected = {"noc-v2c": (4, 0, 0), "noc-v3-trap": (4, 0, 0),
+                            "noc-v3-inform": (4, 4, 0)}
+                self.assertEqual(wait_counters(d, expected), expected)
                 self.assertEqual(d.stop(), 0)
                 log = d.log_text()
                 self.assertRegex(log, r"target noc-v3-inform: 4 sent, 4 acknowledged, 0 failed")
@@ -516,12 +559,16 @@ class Notifications(unittest.TestCase):
 
     def test_receiver_down_informs_retried_counted_failed_others_unaffected(self):
         dead = vmhtest.free_port("udp")
+        keys = nc.Keys()
+        self.addCleanup(keys.close)
+        ssh = vmhtest.free_port()
         with SnmpTrapd() as trapd, two_domains() as lv:
             port = vmhtest.free_port("udp")
             targets = (target("down", dead, "v3", inform=True, engine_id=TRAPD_ENGINE,
                               timeout=1000, retries=2)
                        + target("up", trapd.port))
-            with Vmhealthd(config(lv.uri, port, targets=targets), name="snmp-down") as d:
+            cfg = config(lv.uri, port, targets=targets, netconf=nc.netconf_xml(keys, ssh))
+            with Vmhealthd(cfg, name="snmp-down") as d:
                 d.wait_log(r"host a: connected, 2 domains")
                 t0 = time.monotonic()
                 lv.stop()
@@ -538,14 +585,48 @@ class Notifications(unittest.TestCase):
                 self.assertGreater(time.monotonic() - t0, 2.9)  # 3 transmissions x 1 s
                 self.assertRegex(d.log_text(), r"target down: 2 sent, 0 acknowledged, 2 failed, "
                                                r"4 retransmitted")
+                # the same counters in the state: the SIGUSR1 dump and NETCONF get
+                expected = {"down": (2, 0, 2), "up": (2, 0, 0)}
+                self.assertEqual(target_counters(d.dump_state()), expected)
+                self.check_counters_over_netconf(keys, ssh, expected)
                 # the engine went on: the host is back, its faults clear
                 lv.start()
                 for uuid in (VM_META, VM_OFF):
                     trapd.wait_for(lambda n: abnormal_for(n, uuid, ROOT + ".0.5"),
                                    what="vmhFaultCleared for %s" % uuid)
+                # sent to both (the dead target first), the new informs in retransmission
+                expected = {"down": (4, 0, 2), "up": (4, 0, 0)}
+                self.assertEqual(wait_counters(d, expected, timeout=2), expected)
                 # the two informs still outstanding are given up at shutdown
                 self.assertEqual(d.stop(), 0)
                 self.assertRegex(d.log_text(), r"target down: 4 sent, 0 acknowledged, 4 failed")
+
+    def check_counters_over_netconf(self, keys, ssh, expected):
+        """get, unfiltered and filtered (subtree, XPath) with with-defaults
+        modes: the reply is valid and has `expected` as the targets'
+        counters."""
+        m = nc.connect(ssh, "admin", keys.admin_key)
+        try:
+            for wd in (None, "report-all", "report-all-tagged", "trim"):
+                data = nc.data_of(m.get(with_defaults=wd) if wd else m.get())
+                self.assertEqual(target_counters_xml(data), expected, wd)
+                self.assertIsNotNone(data.find("vmh:vm-health/vmh:statistics", nc.NS), wd)
+            sub = ('<agent xmlns="%s"><snmp><target><state/></target></snmp></agent>' % VHA_NS)
+            data = nc.data_of(m.get(filter=("subtree", sub), with_defaults="trim"))
+            self.assertEqual(target_counters_xml(data), expected)
+            self.assertIsNone(data.find("vmh:vm-health", nc.NS))
+            self.assertIsNone(data.find(".//vha:address", nc.NS))  # only what was selected
+            sub = ('<agent xmlns="%s"><snmp><target><name>down</name><state><failed/></state>'
+                   '</target></snmp></agent>' % VHA_NS)
+            data = nc.data_of(m.get(filter=("subtree", sub)))
+            st = data.findall("vha:agent/vha:snmp/vha:target/vha:state/*", nc.NS)
+            self.assertEqual([(e.tag.rpartition("}")[2], int(e.text)) for e in st],
+                             [("failed", expected["down"][2])])
+            xp = "/vha:agent/vha:snmp/vha:target[vha:name='up']/vha:state"
+            data = nc.data_of(m.get(filter=("xpath", (nc.NS, xp)), with_defaults="report-all"))
+            self.assertEqual(target_counters_xml(data), {"up": expected["up"]})
+        finally:
+            m.close_session()
 
 
     def test_inform_receiver_engine_id_is_discovered_without_blocking(self):
@@ -566,6 +647,10 @@ class Notifications(unittest.TestCase):
                            r"discovered \(no answer\): 2 informs failed")
                 v3 = {vbs[NOTIF_OBJ + ".1.0"] for sec, vbs in trapd.notifications() if "noc" in sec}
                 self.assertEqual(v3, {VM_META, VM_OFF}, trapd.text())
+                # informs never sent for want of an engine ID are failed, not sent
+                expected = {"discover": (2, 2, 0), "discover-dead": (0, 0, 2),
+                            "plain": (2, 0, 0)}
+                self.assertEqual(wait_counters(d, expected), expected)
                 self.assertEqual(d.stop(), 0)
                 self.assertRegex(d.log_text(), r"target discover: 2 sent, 2 acknowledged, 0 failed")
                 self.assertRegex(d.log_text(), r"target discover-dead: 0 sent, 0 acknowledged, "
