@@ -29,8 +29,17 @@ static void vmh_mig_dispatch(struct vmh_engine *engine);
 /* --- journal --- */
 
 /* Rewrites the whole journal: it holds only the live cases, a few lines. */
+static void vmh_mig_journal_put(struct vmh_engine *engine, bool durable);
+
+/* A case began, ended or changed state: on disk before anything else. */
 static void
 vmh_mig_journal_write(struct vmh_engine *engine)
+{
+    vmh_mig_journal_put(engine, true);
+}
+
+static void
+vmh_mig_journal_put(struct vmh_engine *engine, bool durable)
 {
     GString *out;
     GHashTableIter it;
@@ -59,7 +68,8 @@ vmh_mig_journal_write(struct vmh_engine *engine)
                                vmh_migration_state_str(e->state), e->step, e->deadline_ms,
                                e->source, e->target, e->was_running);
     }
-    if (vmh_file_write_atomic(engine->journal_path, out->str, out->len, 0600) < 0)
+    if ((durable ? vmh_file_write_atomic : vmh_file_replace)(engine->journal_path, out->str,
+                                                             out->len, 0600) < 0)
         log_err("core", "migration journal %s not written: a restart now could forget cases",
                 engine->journal_path);
     g_string_free(out, TRUE);
@@ -404,9 +414,11 @@ vmh_engine_migration_step(struct vmh_engine *engine, uint64_t job_id, int step)
 
     if (!vm)
         return;
-    /* Not journalled: after a restart, where libvirt shows the VM decides
-     * whether the job is finished or rolled back, whatever its step was. */
+    /* Journalled without a sync: after a restart, where libvirt shows the
+     * VM decides whether the job is finished or rolled back; the step tells
+     * the operator how far it got. */
     vm->step = step;
+    vmh_mig_journal_put(engine, false);
 }
 
 void

@@ -30,8 +30,8 @@ vmh_file_sync_dir(const char *path)
     return rc;
 }
 
-int
-vmh_file_write_atomic(const char *path, const char *data, size_t len, mode_t mode)
+static int
+vmh_file_write(const char *path, const char *data, size_t len, mode_t mode, bool durable)
 {
     size_t tlen = strlen(path) + 16;
     char *tmp = malloc(tlen);
@@ -63,7 +63,7 @@ vmh_file_write_atomic(const char *path, const char *data, size_t len, mode_t mod
         }
         off += (size_t)w;
     }
-    if (fsync(fd) < 0 || close(fd) < 0) {
+    if ((durable && fsync(fd) < 0) || close(fd) < 0) {
         rc = -errno;
         fd = -1;
         log_err("file", "syncing %s: %s", tmp, strerror(errno));
@@ -75,7 +75,8 @@ vmh_file_write_atomic(const char *path, const char *data, size_t len, mode_t mod
         log_err("file", "renaming %s to %s: %s", tmp, path, strerror(errno));
         goto cleanup;
     }
-    vmh_file_sync_dir(path);
+    if (durable)
+        vmh_file_sync_dir(path);
 
 cleanup:
     if (fd >= 0)
@@ -84,6 +85,18 @@ cleanup:
         unlink(tmp);
     free(tmp);
     return rc;
+}
+
+int
+vmh_file_write_atomic(const char *path, const char *data, size_t len, mode_t mode)
+{
+    return vmh_file_write(path, data, len, mode, true);
+}
+
+int
+vmh_file_replace(const char *path, const char *data, size_t len, mode_t mode)
+{
+    return vmh_file_write(path, data, len, mode, false);
 }
 
 int

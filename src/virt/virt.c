@@ -48,6 +48,8 @@ struct vmh_virt {
     GThreadPool *migrators;
     int room_timer;
     unsigned tasks_in_flight; /* loop thread */
+    /* Recoveries waiting for a connection attempt in flight (loop thread). */
+    GPtrArray *deferred; /* struct vmh_virt_task * */
     bool dying;
     void (*first_round_done)(void *);
     void *first_round_opaque;
@@ -66,6 +68,9 @@ static void vmh_virt_connect_worker(gpointer data, gpointer user_data);
 static void vmh_virt_migrate_worker(gpointer data, gpointer user_data);
 static void vmh_virt_room_tick(void *opaque);
 static void vmh_virt_schedule_retry(struct vmh_virt_host *host);
+static void vmh_virt_run_deferred(struct vmh_virt *virt);
+struct vmh_virt_task;
+static void vmh_virt_task_free(struct vmh_virt_task *t);
 
 static struct vmh_virt_host *
 vmh_virt_host_ref(struct vmh_virt_host *host)
@@ -94,6 +99,7 @@ vmh_virt_new(struct vmh_loop *loop, struct vmh_engine *engine)
     virt->loop = loop;
     virt->engine = engine;
     virt->hosts = g_ptr_array_new();
+    virt->deferred = g_ptr_array_new();
     virt->connectors = g_thread_pool_new(vmh_virt_connect_worker, virt, 4, FALSE, NULL);
     virt->migrators = g_thread_pool_new(vmh_virt_migrate_worker, virt, 64, FALSE, NULL);
     virt->room_timer =
@@ -567,6 +573,7 @@ vmh_virt_connect_done(void *opaque)
     g_free(res->error);
     g_free(res);
     vmh_virt_host_unref(host);
+    vmh_virt_run_deferred(virt);
     vmh_virt_first_round_check(virt);
 }
 
@@ -643,6 +650,7 @@ vmh_virt_remove_host(struct vmh_virt *virt, const char *name)
             g_ptr_array_remove_index(virt->hosts, i);
             log_info("virt", "host %s: released", name);
             vmh_virt_host_release(host);
+            vmh_virt_run_deferred(virt);
             vmh_virt_first_round_check(virt);
             return;
         }
@@ -670,6 +678,13 @@ vmh_virt_free(struct vmh_virt *virt)
     for (guint i = 0; i < virt->hosts->len; i++)
         ((struct vmh_virt_host *)g_ptr_array_index(virt->hosts, i))->removed = true;
     vmh_loop_timer_cancel(virt->room_timer);
+    /* Recoveries that never ran: the journal still has them for next time. */
+    for (guint i = 0; i < virt->deferred->len; i++) {
+        vmh_virt_task_free(g_ptr_array_index(virt->deferred, i));
+        virt->tasks_in_flight--;
+    }
+    g_ptr_array_free(virt->deferred, TRUE);
+    virt->deferred = NULL;
     g_thread_pool_free(virt->migrators, FALSE, TRUE);
     g_thread_pool_free(virt->connectors, FALSE, TRUE);
     for (guint i = 0; i < virt->hosts->len; i++)
@@ -948,11 +963,67 @@ vmh_virt_run_migration(struct vmh_virt *virt, const struct vmh_migration_job *jo
     g_thread_pool_push(virt->migrators, vmh_virt_task_new(virt, VMH_TASK_MIGRATE, job), NULL);
 }
 
+static bool
+vmh_virt_host_connecting(struct vmh_virt *virt, const char *name)
+{
+    for (guint i = 0; i < virt->hosts->len; i++) {
+        struct vmh_virt_host *host = g_ptr_array_index(virt->hosts, i);
+
+        if (name && !strcmp(host->name, name))
+            return host->state == VMH_VIRT_CONNECTING;
+    }
+    return false;
+}
+
+/* A recovery decides from what both ends hold: one whose connection attempt
+ * is still in flight (after a restart, whichever host answers first brings
+ * the VM in) is not "unreachable" yet, so wait for that attempt's outcome. */
+static bool
+vmh_virt_recover_waits(struct vmh_virt *virt, struct vmh_virt_task *t)
+{
+    return vmh_virt_host_connecting(virt, t->source_name) ||
+           vmh_virt_host_connecting(virt, t->target_name);
+}
+
+static void
+vmh_virt_recover_push(struct vmh_virt *virt, struct vmh_virt_task *t)
+{
+    if (!t->source)
+        t->source = vmh_virt_host_conn(virt, t->source_name);
+    if (!t->target)
+        t->target = vmh_virt_host_conn(virt, t->target_name);
+    g_thread_pool_push(virt->migrators, t, NULL);
+}
+
 void
 vmh_virt_recover_migration(struct vmh_virt *virt, const struct vmh_migration_job *job)
 {
+    struct vmh_virt_task *t = vmh_virt_task_new(virt, VMH_TASK_RECOVER, job);
+
     virt->tasks_in_flight++;
-    g_thread_pool_push(virt->migrators, vmh_virt_task_new(virt, VMH_TASK_RECOVER, job), NULL);
+    if (vmh_virt_recover_waits(virt, t)) {
+        log_info("virt", "%s: recovery waits for the connection attempt to %s", t->uuid,
+                 vmh_virt_host_connecting(virt, t->target_name) ? t->target_name : t->source_name);
+        g_ptr_array_add(virt->deferred, t);
+        return;
+    }
+    vmh_virt_recover_push(virt, t);
+}
+
+/* After each connection attempt's outcome (or a host's removal). */
+static void
+vmh_virt_run_deferred(struct vmh_virt *virt)
+{
+    for (guint i = 0; i < virt->deferred->len;) {
+        struct vmh_virt_task *t = g_ptr_array_index(virt->deferred, i);
+
+        if (vmh_virt_recover_waits(virt, t)) {
+            i++;
+            continue;
+        }
+        g_ptr_array_remove_index(virt->deferred, i);
+        vmh_virt_recover_push(virt, t);
+    }
 }
 
 void

@@ -390,6 +390,7 @@ test_journal_resumes_pending_and_recovers_migrating(void **state)
     assert_int_equal(fx->recovered, 1);
     assert_string_equal(g_array_index(fx->jobs, struct vmh_migration_job, 0).uuid, UUID_1);
     assert_true(g_array_index(fx->jobs, struct vmh_migration_job, 0).was_running);
+    assert_int_equal(g_array_index(fx->jobs, struct vmh_migration_job, 0).step, 4);
     assert_string_equal(g_ptr_array_index(fx->targets, 0), "b");
     assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_MIGRATING);
     vmh_snapshot_unref(snap);

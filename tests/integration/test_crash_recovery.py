@@ -1,0 +1,300 @@
+#!/usr/bin/python3
+"""Crash safety of a cold migration, end to end: the real vmhealthd moves a
+real QEMU guest (TCG, no KVM needed) between two unprivileged libvirtd
+daemons serving qemu:///session, is killed with SIGKILL in the middle of the
+move, and is started again on the same state dir.  After the restart the
+half-done migration must be finished or rolled back, the guest defined on
+exactly one host (running there, since it ran before) and never migrated a
+second time.  Placement is always read through the test's own libvirt
+connections; the agent's state (dump_state) and log are checked besides.
+
+The migration is started the way an operator does it: NETCONF migrate-vm
+over SSH with ncclient.
+
+  * kill -9 during the shutdown wait: the diskless guest ignores ACPI, so the
+    migration sits in its `shutdown` step for the whole shutdown-timeout;
+    after the restart it is rolled back (the guest never stopped, the target
+    never had it) and the case is reported failed with the rollback message;
+  * kill -9 after the define on the target: the source libvirtd is frozen
+    with SIGSTOP as soon as the target holds a persistent definition, so the
+    worker cannot get past the source's half of the move (undefine there);
+    vmhealthd is killed, the source thawed, and after the restart the move
+    is finished: running on the target, gone from the source;
+  * each of the two again with the *target* libvirtd frozen (SIGSTOP) for a
+    second while vmhealthd restarts: the source host answers first and brings
+    the VM in while the target's connection attempt is still in flight; the
+    recovery must wait for that attempt instead of calling the target
+    unreachable (it used to: "a host involved is not reachable", the VM left
+    defined on both hosts or shut off).  Without the freeze, which host
+    answers first is a race; the freeze makes the bad order certain.
+
+Skipped (exit 77, which ctest reports as skipped, not passed) only when
+qemu-system-x86_64 or libvirt's QEMU driver is not installed.
+
+    VMHEALTHD=build/bin/vmhealthd /usr/bin/python3 tests/integration/test_crash_recovery.py
+"""
+
+import os
+import re
+import signal
+import sys
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vmhtest  # noqa: E402
+from vmhtest import Vmhealthd, VMH_NS, VHA_NS, wait_for  # noqa: E402
+from test_migrate_qemu import QemuLibvirtd, DOMAIN, QEMU, QEMU_DRIVER  # noqa: E402
+# (importing test_netconf also sets ncclient's TICK to 1 ms)
+from test_netconf import Keys, connect, netconf_xml  # noqa: E402
+
+import libvirt  # noqa: E402
+from ncclient.xml_ import to_ele  # noqa: E402
+
+ROLLBACK_MSG = "interrupted by a restart of vmhealthd; rolled back to the source"
+
+
+def migrate_vm(vm_uuid, target):
+    return to_ele('<migrate-vm xmlns="%s"><vm-uuid>%s</vm-uuid><target-host>%s</target-host>'
+                  '</migrate-vm>' % (VMH_NS, vm_uuid, target))
+
+
+@unittest.skipUnless(QEMU and os.path.exists(QEMU_DRIVER),
+                     "qemu-system-x86_64 or libvirt's QEMU driver not installed (scripts/deps)")
+class CrashDuringMigration(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.keys = Keys()
+        cls.a = QemuLibvirtd("ca")
+        cls.b = QemuLibvirtd("cb")
+        try:
+            cls.a.start()
+            cls.b.start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for lv in (cls.a, cls.b):
+            lv.close()
+        cls.keys.close()
+
+    def setUp(self):
+        self.uuid = str(uuid.uuid4())
+        self.name = "crash-" + self.uuid[:8]
+        self.addCleanup(self.remove_guest)
+        d = self.a.keeper.defineXML(DOMAIN.format(name=self.name, uuid=self.uuid, qemu=QEMU,
+                                                  disk=""))
+        d.create()
+        self.ssh_port = vmhtest.free_port()
+
+    def remove_guest(self):
+        for lv in (self.a, self.b):
+            self.thaw(lv)
+            try:
+                d = lv.keeper.lookupByUUIDString(self.uuid)
+            except libvirt.libvirtError:
+                continue
+            try:
+                if d.isActive():
+                    d.destroy()
+                d.undefine()
+            except libvirt.libvirtError:
+                pass
+
+    # -- helpers
+
+    @staticmethod
+    def freeze(lv):
+        os.kill(lv.proc.pid, signal.SIGSTOP)
+
+    @staticmethod
+    def thaw(lv):
+        if lv.proc is not None and lv.proc.poll() is None:
+            os.kill(lv.proc.pid, signal.SIGCONT)
+
+    def where(self):
+        """{host: running} for every host that has the guest defined, read
+        through connections of the test's own, opened for the question."""
+        out = {}
+        for name, lv in (("a", self.a), ("b", self.b)):
+            c = libvirt.open(lv.uri)
+            try:
+                out[name] = bool(c.lookupByUUIDString(self.uuid).isActive())
+            except libvirt.libvirtError as e:
+                if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise
+            finally:
+                c.close()
+        return out
+
+    def daemon(self, shutdown_timeout):
+        vh = ("<settings><poll-interval>100</poll-interval>"
+              "<shutdown-timeout>%d</shutdown-timeout></settings>" % shutdown_timeout)
+        for h, lv in (("a", self.a), ("b", self.b)):
+            vh += ("<host><name>%s</name><uri>%s</uri><shared-storage>true</shared-storage>"
+                   "<sysfs-root>/nonexistent-%s</sysfs-root></host>" % (h, lv.uri, h))
+        d = Vmhealthd('<vm-health xmlns="%s">%s</vm-health>' % (VMH_NS, vh)
+                      + '<agent xmlns="%s">%s</agent>'
+                      % (VHA_NS, netconf_xml(self.keys, self.ssh_port)),
+                      name="crash")
+        self.addCleanup(d.close)
+        d.start()
+        d.wait_log(r"host a: connected, 1 domains")
+        d.wait_log(r"host b: connected, 0 domains")
+        return d
+
+    def start_migration(self, d):
+        m = connect(self.ssh_port, "admin", key=self.keys.admin_key)
+        try:
+            self.assertTrue(m.dispatch(migrate_vm(self.uuid, "b")).ok)
+        finally:
+            m.close_session()
+        d.wait_log(r"vm %s .*: migrating from a to b" % self.name)
+
+    def vm_state(self, d):
+        vms = {v["uuid"]: v for v in d.dump_state()["nfv-vm-health:vm-health"]["vm"]}
+        return vms[self.uuid]
+
+    def journal(self, d):
+        with open(os.path.join(d.state_dir, "migrations.journal")) as f:
+            return f.read()
+
+    def count(self, d, regex, start=0):
+        rx = re.compile(regex)
+        return len([ln for ln in d.log_text(start=start).splitlines() if rx.search(ln)])
+
+    def restart(self, d, freeze_target):
+        """Start vmhealthd again on its state dir; with freeze_target, the
+        target libvirtd is stopped (SIGSTOP) for a second meanwhile, so that
+        the source host answers first and the target's connection attempt is
+        still in flight when the VM turns up.  Returns the log mark."""
+        mark = d.mark()
+        if not freeze_target:
+            d.start()
+            return mark
+        self.freeze(self.b)
+        try:
+            d.start(wait_ready=False)
+            d.wait_log(r"host a: connected, 1 domains", start=mark)
+            time.sleep(1.0)  # the target's connection attempt hangs meanwhile
+        finally:
+            self.thaw(self.b)
+        d.wait_ready()
+        return mark
+
+    def assert_migrated_at_most_once(self, d):
+        # One migration was ever started (the one killed); the restart only
+        # recovered it, it never started a new one.
+        self.assertEqual(self.count(d, r"\[core\] vm %s .*: migrating from" % self.name), 1,
+                         vmhtest.tail(d.log_text(start=0), 60))
+        self.assertLessEqual(self.count(d, r"\[core\] vm %s .*migrated from a to b"
+                                        % self.name), 1)
+
+    # -- cases
+
+    def kill9_in_the_shutdown_wait(self, freeze_target_on_restart):
+        d = self.daemon(shutdown_timeout=30)
+        guest_id = self.a.keeper.lookupByUUIDString(self.uuid).ID()
+        self.start_migration(d)
+        d.wait_log(r"migration of %s: shutdown" % self.name)
+        time.sleep(0.5)  # well inside the 30 s wait: the guest ignores ACPI
+        self.assertRegex(self.journal(d), r"(?m)^%s migrating " % self.uuid)
+        d.kill9()
+        # The guest never stopped; the target never had it.
+        self.assertEqual(self.where(), {"a": True})
+
+        mark = self.restart(d, freeze_target_on_restart)
+        d.wait_log(r"\[core\] vm %s \(%s\): migration a -> b was interrupted at step \d+; "
+                   r"recovering" % (self.name, self.uuid), start=mark)
+        d.wait_log(r"\[core\] vm %s \(%s\): migration to b failed: %s"
+                   % (self.name, self.uuid, re.escape(ROLLBACK_MSG)), start=mark)
+        self.assertEqual(self.where(), {"a": True})
+        # The very same QEMU process: the guest was never stopped and started.
+        self.assertEqual(self.a.keeper.lookupByUUIDString(self.uuid).ID(), guest_id)
+        vm = self.vm_state(d)
+        self.assertEqual(vm["host"], "a")
+        self.assertEqual(vm["migration"]["state"], "failed")
+        self.assertEqual(vm["migration"]["last-error"], ROLLBACK_MSG)
+        self.assertNotIn(self.uuid, self.journal(d))  # the case is closed
+        # Still on a a while later: the rolled back case is not retried.
+        time.sleep(1.5)
+        self.assertEqual(self.where(), {"a": True})
+        self.assert_migrated_at_most_once(d)
+        self.assertEqual(self.count(d, r"migrated from a to b"), 0)
+
+    def test_kill9_in_the_shutdown_wait_rolls_back(self):
+        self.kill9_in_the_shutdown_wait(freeze_target_on_restart=False)
+
+    def test_kill9_in_the_shutdown_wait_target_slow_to_answer_at_restart(self):
+        # The source answers first: the recovery waits for the target's
+        # connection attempt instead of calling the target unreachable.
+        self.kill9_in_the_shutdown_wait(freeze_target_on_restart=True)
+
+    def kill9_after_define(self, freeze_target_on_restart):
+        d = self.daemon(shutdown_timeout=1)
+        self.start_migration(d)
+        d.wait_log(r"migration of %s: define" % self.name, timeout=20)
+        keeper_b = self.b.keeper
+
+        def defined_on_target():
+            try:
+                return keeper_b.lookupByUUIDString(self.uuid).isPersistent() == 1
+            except libvirt.libvirtError:
+                return False
+
+        wait_for(defined_on_target, timeout=20, interval=0.002, what="the definition on b")
+        # The source libvirtd stops answering: the worker cannot undefine it
+        # there (nor finish libvirt's own offline migration on it).
+        self.freeze(self.a)
+        try:
+            time.sleep(0.3)
+            d.kill9()
+        finally:
+            self.thaw(self.a)
+        placement = self.where()
+        self.assertEqual(placement.get("a"), False, placement)  # destroyed on the source
+        self.assertIn("b", placement)  # and defined on the target: defined twice now
+
+        mark = self.restart(d, freeze_target_on_restart)
+        d.wait_log(r"\[core\] vm %s \(%s\): migration a -> b was interrupted at step \d+; "
+                   r"recovering" % (self.name, self.uuid), start=mark)
+        line = d.wait_log(r"\[core\] vm %s \(%s\): (migrated from a to b|migration to b failed)"
+                          % (self.name, self.uuid), start=mark, timeout=20)
+        # Finished or rolled back, but on exactly one host, running.
+        if "migrated from a to b" in line:
+            expect, host = {"b": True}, "b"
+        else:
+            self.assertIn(ROLLBACK_MSG, line)
+            expect, host = {"a": True}, "a"
+        wait_for(lambda: self.where() == expect, timeout=10,
+                 what="the guest running on %s only" % host)
+        vm = self.vm_state(d)
+        self.assertEqual(vm["host"], host)
+        self.assertEqual(vm["migration"]["state"], "completed" if host == "b" else "failed")
+        self.assertNotIn(self.uuid, self.journal(d))
+        time.sleep(1.5)
+        self.assertEqual(self.where(), expect)
+        self.assert_migrated_at_most_once(d)
+        return host
+
+    def test_kill9_after_the_define_on_the_target_finishes(self):
+        # The target holds the definition and the source no longer runs the
+        # guest: the recovery finishes the move.
+        self.assertEqual(self.kill9_after_define(freeze_target_on_restart=False), "b")
+
+    def test_kill9_after_define_target_slow_to_answer_at_restart(self):
+        # The source answers first after the restart; the recovery must not
+        # conclude anything before it has heard from the target.
+        self.assertEqual(self.kill9_after_define(freeze_target_on_restart=True), "b")
+
+
+if __name__ == "__main__":
+    if not (QEMU and os.path.exists(QEMU_DRIVER)):
+        # 77: ctest reports the test as skipped (tests/CMakeLists.txt), not passed
+        sys.stderr.write("SKIPPED: qemu-system-x86_64 or libvirt's QEMU driver not installed"
+                         " (scripts/deps installs them)\n")
+        sys.exit(77)
+    vmhtest.main()
