@@ -145,6 +145,33 @@ class Flow(unittest.TestCase):
             self.assertEqual(int(vh["statistics"]["migrations-completed"]), 3)
             self.assertEqual(int(vh["statistics"]["migrations-failed"]), 0)
 
+    def test_concurrency_limit_one_migration_at_a_time(self):
+        uuids = ["66666666-0000-4000-8000-00000000000%d" % i for i in range(1, 6)]
+        for i, u in enumerate(uuids):
+            self.define("vm-%d" % i, u, manager="vnfm-ims", ppt=0)
+        cfg = self.config().replace(
+            "<shutdown-timeout>2</shutdown-timeout>",
+            "<shutdown-timeout>2</shutdown-timeout>"
+            "<max-concurrent-migrations>1</max-concurrent-migrations>")
+        with Vmhealthd(cfg) as d:
+            d.wait_log(r"host a: connected, 5 domains")
+            set_temp(self.temp_a, 85000)
+            vmhtest.wait_for(lambda: d.log_text().count("[core] vm vm-") and len(
+                [l for l in d.log_text().splitlines()
+                 if "[core] vm vm-" in l and "migrated from a to b" in l]) == 5,
+                timeout=30, what="five migrations")
+            # With one slot, each migration ends before the next begins.
+            running = 0
+            for line in d.log_text().splitlines():
+                if "[core] vm vm-" in line and "migrating from a to b" in line:
+                    running += 1
+                    self.assertEqual(running, 1, line)
+                elif "[core] vm vm-" in line and "migrated from a to b" in line:
+                    running -= 1
+            conns = {"a": self.ca, "b": self.cb}
+            for u in uuids:
+                self.assertEqual(where(conns, u), {"b": True})
+
     def test_cooling_down_in_the_window_cancels(self):
         u1 = "22222222-0000-4000-8000-000000000001"
         self.define("ims-1", u1, manager="vnfm-ims")
