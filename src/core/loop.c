@@ -212,16 +212,16 @@ vmh_loop_timer_once_cb(int timer, void *opaque)
 {
     struct vmh_loop_item *item = opaque;
     vmh_loop_fn fn = item->fn;
+    vmh_loop_fn free_fn = item->free_fn;
     void *data = item->data;
 
-    /* Removing schedules the free function, which must not release data
-     * before fn ran: take it over now. */
-    item->fn = NULL;
+    /* Removing the timer frees item, now or later: take what is needed and
+     * keep its free function from releasing data before fn has run. */
+    item->free_fn = NULL;
     virEventRemoveTimeout(timer);
     fn(data);
-    if (item->free_fn)
-        item->free_fn(data);
-    item->free_fn = NULL;
+    if (free_fn)
+        free_fn(data);
 }
 
 static void

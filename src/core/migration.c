@@ -248,12 +248,31 @@ vmh_mig_fault_gone(struct vmh_engine *engine, struct vmh_vm *vm)
     return true;
 }
 
+/* The job is over, whatever its outcome: its slot and what it claimed of
+ * its target are free again. */
+static void
+vmh_mig_end_job(struct vmh_engine *engine, struct vmh_vm *vm)
+{
+    struct vmh_host *target = vmh_engine_host(engine, vm->target_host);
+
+    if (!vm->job_id)
+        return;
+    g_hash_table_remove(engine->jobs, &vm->job_id);
+    if (target) {
+        target->reserved_kib -= MIN(target->reserved_kib, vm->info.memory_kib);
+        target->reserved_vcpus -= MIN(target->reserved_vcpus, vm->info.vcpus);
+    }
+    if (engine->running)
+        engine->running--;
+    vm->job_id = 0;
+    vm->source = NULL;
+}
+
 void
 vmh_mig_vm_gone(struct vmh_engine *engine, struct vmh_vm *vm)
 {
     vmh_mig_unqueue(engine, vm);
-    if (vm->job_id)
-        g_hash_table_remove(engine->jobs, &vm->job_id);
+    vmh_mig_end_job(engine, vm);
     g_free(vm->requested_target);
     vm->requested_target = NULL;
 }
@@ -432,18 +451,10 @@ vmh_engine_migration_done(struct vmh_engine *engine, uint64_t job_id,
 
     if (!vm)
         return;
-    g_hash_table_remove(engine->jobs, &job_id);
     target = vmh_engine_host(engine, vm->target_host);
-    if (target) {
-        target->reserved_kib -= MIN(target->reserved_kib, vm->info.memory_kib);
-        target->reserved_vcpus -= MIN(target->reserved_vcpus, vm->info.vcpus);
-    }
-    if (engine->running)
-        engine->running--;
     ms = (uint64_t)(vmh_time_mono_ms() - vm->started_ms);
     source = g_strdup(vm->source ? vm->source->name : vm->host->name);
-    vm->job_id = 0;
-    vm->source = NULL;
+    vmh_mig_end_job(engine, vm);
     if (res->ok && target) {
         vm->host->vm_count--;
         vm->host = target;

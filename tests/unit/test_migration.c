@@ -326,6 +326,36 @@ test_concurrency_limit_queues_in_deadline_order(void **state)
 }
 
 static void
+test_a_job_whose_host_leaves_frees_its_slot(void **state)
+{
+    struct fx *fx = start_with(config(1, 600), NULL);
+    struct vmh_domain_info *c = g_new0(struct vmh_domain_info, 1);
+    struct vmh_config *cfg = config(1, 600);
+    struct vmh_rpc_result res;
+
+    connect_hosts(fx);
+    snprintf(c[0].uuid, sizeof c[0].uuid, "%s", "c0000000-0000-4000-8000-000000000001");
+    c[0].name = g_strdup("vm-on-c");
+    c[0].power = VMH_POWER_RUNNING;
+    c[0].persistent = true;
+    c[0].memory_kib = 1024;
+    vmh_engine_host_connected(fx->engine, "c", c, 1);
+    room(fx, "b", 8);
+    room(fx, "c", 8);
+    vmh_engine_rpc_migrate_vm(fx->engine, UUID_1, NULL, &res);
+    assert_int_equal(fx->jobs->len, 1); /* the only slot */
+    /* Host a leaves the configuration in the middle of the job. */
+    g_free(cfg->hosts[0].name);
+    cfg->hosts[0].name = g_strdup("z");
+    vmh_config_index(cfg);
+    vmh_engine_apply_config(fx->engine, cfg);
+    vmh_engine_rpc_migrate_vm(fx->engine, "c0000000-0000-4000-8000-000000000001", NULL, &res);
+    assert_int_equal(res.status, VMH_RPC_OK);
+    assert_int_equal(fx->jobs->len, 2); /* the slot came back */
+    stop(fx);
+}
+
+static void
 test_clearing_cancels_a_pending_case(void **state)
 {
     struct fx *fx = start_with(config(4, 600), NULL);
@@ -504,6 +534,7 @@ main(void)
         cmocka_unit_test(test_no_target_fails_then_retries_when_one_appears),
         cmocka_unit_test(test_explicit_target_is_checked),
         cmocka_unit_test(test_concurrency_limit_queues_in_deadline_order),
+        cmocka_unit_test(test_a_job_whose_host_leaves_frees_its_slot),
         cmocka_unit_test(test_clearing_cancels_a_pending_case),
         cmocka_unit_test(test_without_cancel_on_clear_the_case_goes_on),
         cmocka_unit_test(test_journal_resumes_pending_and_recovers_migrating),
