@@ -592,8 +592,15 @@ vmh_edit_find(struct lyd_node *tparent, struct lyd_node *tfirst, const struct ly
 
     if (!sib)
         return NULL;
-    if (lyd_find_sibling_first(sib, en, &match) != LY_SUCCESS)
+    /* An instance of a list by its keys, of a leaf-list by its value; of
+     * anything else by its schema alone (lyd_find_sibling_first would
+     * compare a leaf's value too, and a merge would add a second leaf). */
+    if (en->schema->nodetype & (LYS_LIST | LYS_LEAFLIST)) {
+        if (lyd_find_sibling_first(sib, en, &match) != LY_SUCCESS)
+            return NULL;
+    } else if (lyd_find_sibling_val(sib, en->schema, NULL, 0, &match) != LY_SUCCESS) {
         return NULL;
+    }
     return match;
 }
 

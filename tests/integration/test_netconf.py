@@ -287,6 +287,16 @@ class NetconfTest(unittest.TestCase):
                                 "application")
         self.assertEqual(e.path, "/nfv-vm-health:vm-health/host[name='b']")
         self.edit(m, vmh(host % ("merge", "<priority>7</priority>")))
+        # A merge of a new value changes the one leaf; in an entry of few
+        # children (no hash table in libyang) it once added a second leaf.
+        mgr = "<vnf-manager><name>m9</name><preprocessing-time>%d</preprocessing-time>" \
+              "</vnf-manager>"
+        self.edit(m, vmh(mgr % 5))
+        self.edit(m, vmh(mgr % 6))
+        h = data_of(m.get_config("running", filter=("subtree", vmh("<vnf-manager><name>m9"
+                                                                     "</name></vnf-manager>"))))
+        self.assertEqual([p.text for p in h.findall(".//vmh:preprocessing-time", NS)], ["6"])
+        self.edit(m, vmh('<vnf-manager %s><name>m9</name></vnf-manager>' % (op % "delete")))
         self.edit(m, vmh(host % ("replace", "<maintenance>true</maintenance>")))
         h = data_of(m.get_config("running", filter=("subtree", vmh("<host><name>b</name>"
                                                                      "</host>"))))
