@@ -79,6 +79,7 @@ struct vmh_nc_server {
     pthread_mutex_t acc_lock;
     pthread_cond_t acc_cond;
     int acc_total, acc_idle;
+    GHashTable *auth_peers; /* address -> failed logins, under acc_lock */
 
     /* UNIX endpoints */
     GArray *unix_fds; /* int */
@@ -103,6 +104,21 @@ void vmh_nc_schedule_locked(struct vmh_nc_server *srv, struct vmh_nc_session *s)
 void vmh_nc_users_update(struct vmh_nc_server *srv, const struct lyd_node *config);
 struct vmh_nc_msg *vmh_nc_msg_ref(struct vmh_nc_msg *m);
 void vmh_nc_msg_unref(struct vmh_nc_msg *m);
+
+/* access.c: what a user may see and do, decided in one place.  The
+ * functions returning char * return NULL when allowed, else the reason
+ * (g_free). */
+bool vmh_acl_may_see(struct vmh_nc_server *srv, const struct vmh_nc_session *s,
+                     const char *manager);
+char *vmh_acl_rpc(struct vmh_nc_server *srv, const struct vmh_nc_session *s,
+                  const struct lyd_node *rpc);
+/* Removes from data (siblings) what the session may not read. */
+void vmh_acl_prune(struct vmh_nc_server *srv, const struct vmh_nc_session *s,
+                   struct lyd_node **tree);
+/* Whether the session may turn configuration before into after; *path
+ * (free) names the first node it may not change. */
+char *vmh_acl_edit(struct vmh_nc_server *srv, const struct vmh_nc_session *s,
+                   const struct lyd_node *before, const struct lyd_node *after, char **path);
 
 /* ops.c */
 int vmh_nc_ops_register(struct vmh_nc_server *srv);

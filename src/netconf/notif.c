@@ -301,29 +301,6 @@ vmh_msg_special(struct vmh_nc_server *srv, const char *name, bool complete)
     return m;
 }
 
-/* Under srv->lock. */
-static bool
-vmh_may_see(struct vmh_nc_server *srv, const struct vmh_nc_session *s, const char *manager)
-{
-    bool ok = false;
-
-    if (s->admin)
-        return true;
-    if (!manager)
-        return false;
-    pthread_rwlock_rdlock(&srv->users_lock);
-    for (guint i = 0; i < srv->users->len && !ok; i++) {
-        const struct vmh_nc_user *u = g_ptr_array_index(srv->users, i);
-
-        if (strcmp(u->name, s->user))
-            continue;
-        for (size_t j = 0; u->managers[j]; j++)
-            ok |= !strcmp(u->managers[j], manager);
-    }
-    pthread_rwlock_unlock(&srv->users_lock);
-    return ok;
-}
-
 /* Under srv->lock: subscriptions whose stopTime passed get their
  * notificationComplete.  Returns the ms until the next stopTime (-1: none). */
 static int64_t
@@ -369,7 +346,7 @@ vmh_dispatch(struct vmh_nc_server *srv, const struct vmh_event *ev)
     while (g_hash_table_iter_next(&it, NULL, &v)) {
         struct vmh_nc_session *s = v;
 
-        if (!s->subscribed || !vmh_may_see(srv, s, m->vnf_manager) ||
+        if (!s->subscribed || !vmh_acl_may_see(srv, s, m->vnf_manager) ||
             !vmh_nc_filter_notif(tree, s->filter_tree, s->filter_xpath))
             continue;
         g_queue_push_tail(&s->notifs, vmh_nc_msg_ref(m));
@@ -558,7 +535,8 @@ vmh_nc_subscribe(struct vmh_nc_server *srv, struct vmh_nc_session *s, struct lyd
             struct lyd_node *tree = NULL, *op = NULL;
             struct ly_in *in = NULL;
 
-            if (e->ms < start_ms || (stop && e->ms > stop_ms) || !vmh_may_see(srv, s, e->manager))
+            if (e->ms < start_ms || (stop && e->ms > stop_ms) ||
+                !vmh_acl_may_see(srv, s, e->manager))
                 continue;
             ly_in_new_memory(e->xml, &in);
             if (lyd_parse_op(srv->ctx, NULL, in, LYD_XML, LYD_TYPE_NOTIF_YANG, &tree, &op) ==

@@ -92,10 +92,16 @@ vmh_sess(struct nc_session *nc)
     return nc_session_get_data(nc);
 }
 
+/* An access-denied reply for the reason access.c gave (both taken over). */
 static struct nc_server_reply *
-vmh_denied(const char *what)
+vmh_denied(const struct vmh_nc_session *s, char *why, char *path)
 {
-    return vmh_err(NC_ERR_ACCESS_DENIED, NC_ERR_TYPE_APP, NULL, "%s needs the admin role", what);
+    struct nc_server_reply *r = vmh_err(NC_ERR_ACCESS_DENIED, NC_ERR_TYPE_APP, path, "%s", why);
+
+    log_info("netconf", "session %u ('%s'): access denied: %s", s->id, s->user, why);
+    g_free(why);
+    free(path);
+    return r;
 }
 
 /* --- helpers --- */
@@ -178,76 +184,6 @@ vmh_reply_data(const struct lyd_node *rpc, struct lyd_node *data, NC_WD_MODE wd)
         return vmh_err(NC_ERR_OP_FAILED, NC_ERR_TYPE_APP, NULL, "cannot build the reply");
     }
     return nc_server_reply_data(out, wd, NC_PARAMTYPE_FREE);
-}
-
-/* What a vnf-manager user may not see: the agent's settings (secrets) and
- * the VMs and faults of other managers. */
-static void
-vmh_prune_for(struct vmh_nc_server *srv, const struct vmh_nc_session *s, struct lyd_node **tree)
-{
-    const struct vmh_nc_user *u = NULL;
-    struct lyd_node *n, *next, *vh = NULL;
-    GHashTable *mine = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    GHashTable *vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-
-    if (s->admin)
-        goto done;
-    pthread_rwlock_rdlock(&srv->users_lock);
-    for (guint i = 0; i < srv->users->len; i++)
-        if (!strcmp(((struct vmh_nc_user *)g_ptr_array_index(srv->users, i))->name, s->user))
-            u = g_ptr_array_index(srv->users, i);
-    for (size_t i = 0; u && u->managers[i]; i++)
-        g_hash_table_add(mine, g_strdup(u->managers[i]));
-    pthread_rwlock_unlock(&srv->users_lock);
-
-    LY_LIST_FOR_SAFE(*tree, next, n)
-    {
-        if (!n->schema)
-            continue;
-        if (!strcmp(n->schema->module->name, VHA_MOD)) {
-            if (n == *tree)
-                *tree = next;
-            lyd_free_tree(n);
-        } else if (!strcmp(n->schema->module->name, VMH_MOD)) {
-            vh = n;
-        }
-    }
-    if (vh) {
-        /* VMs first, so that the faults of a VM can be judged */
-        LY_LIST_FOR_SAFE(lyd_child(vh), next, n)
-        {
-            const char *m;
-
-            if (strcmp(n->schema->name, "vm"))
-                continue;
-            m = vmh_input(n, "vnf-manager");
-            if (m && g_hash_table_contains(mine, m))
-                g_hash_table_add(vms, g_strdup(lyd_get_value(lyd_child(n))));
-            else
-                lyd_free_tree(n);
-        }
-        LY_LIST_FOR_SAFE(lyd_child(vh), next, n)
-        {
-            const char *vm;
-
-            if (!strcmp(n->schema->name, "fault")) {
-                vm = vmh_input(n, "vm");
-                if (!vm || !g_hash_table_contains(vms, vm))
-                    lyd_free_tree(n);
-            } else if (!strcmp(n->schema->name, "vm-assignment")) {
-                const char *m = vmh_input(n, "vnf-manager");
-
-                if (!m || !g_hash_table_contains(mine, m))
-                    lyd_free_tree(n);
-            } else if (!strcmp(n->schema->name, "vnf-manager")) {
-                if (!g_hash_table_contains(mine, lyd_get_value(lyd_child(n))))
-                    lyd_free_tree(n);
-            }
-        }
-    }
-done:
-    g_hash_table_destroy(mine);
-    g_hash_table_destroy(vms);
 }
 
 /* Filters data (taken over) as the rpc's <filter> says. */
@@ -396,7 +332,7 @@ vmh_op_get(struct lyd_node *rpc, struct nc_session *nc)
     }
     if (rc < 0)
         return vmh_err(NC_ERR_OP_FAILED, NC_ERR_TYPE_APP, NULL, "cannot build the state data");
-    if (need.mon && vmh_sess(nc)->admin) {
+    if (need.mon) {
         mon = vmh_nc_monitoring_state(srv);
         if (mon)
             lyd_insert_sibling(data, mon, &data);
@@ -411,7 +347,7 @@ vmh_op_get(struct lyd_node *rpc, struct nc_session *nc)
             LY_SUCCESS)
             lyd_insert_sibling(data, lib, &data);
     }
-    vmh_prune_for(srv, vmh_sess(nc), &data);
+    vmh_acl_prune(srv, vmh_sess(nc), &data);
     if ((err = vmh_apply_filter(rpc, &data))) {
         lyd_free_siblings(data);
         return err;
@@ -437,7 +373,7 @@ vmh_op_get_config(struct lyd_node *rpc, struct nc_session *nc)
         return vmh_err(NC_ERR_OP_FAILED, NC_ERR_TYPE_APP, NULL, "out of memory");
     }
     vmh_ds_read_end(srv->ds);
-    vmh_prune_for(srv, vmh_sess(nc), &data);
+    vmh_acl_prune(srv, vmh_sess(nc), &data);
     if ((err = vmh_apply_filter(rpc, &data))) {
         lyd_free_siblings(data);
         return err;
@@ -913,8 +849,6 @@ vmh_op_edit_config(struct lyd_node *rpc, struct nc_session *nc)
     bool test_only = false;
     const struct lyd_node *run;
 
-    if (!s->admin)
-        return vmh_denied("edit-config");
     if (vmh_datastore_of(rpc, "target", &id) < 0 || id != VMH_DS_RUNNING)
         return vmh_err(NC_ERR_OP_NOT_SUPPORTED, NC_ERR_TYPE_PROT, NULL,
                        "edit-config changes the running datastore only; "
@@ -947,6 +881,18 @@ vmh_op_edit_config(struct lyd_node *rpc, struct nc_session *nc)
         r = vmh_edit_err_reply(&e);
         goto out;
     }
+    {
+        char *path = NULL, *why;
+
+        run = vmh_ds_read_begin(srv->ds, VMH_DS_RUNNING);
+        why = vmh_acl_edit(srv, s, run, tree, &path);
+        vmh_ds_read_end(srv->ds);
+        if (why) {
+            lyd_free_siblings(tree);
+            r = vmh_denied(s, why, path);
+            goto out;
+        }
+    }
     r = vmh_commit_running(srv, tree, test_only);
     if (!r && !test_only)
         log_info("netconf", "session %u ('%s') changed the running configuration", s->id, s->user);
@@ -967,8 +913,6 @@ vmh_op_copy_config(struct lyd_node *rpc, struct nc_session *nc)
     enum vmh_ds_id target, source = VMH_DS_COUNT;
     int rc;
 
-    if (!s->admin)
-        return vmh_denied("copy-config");
     if (vmh_datastore_of(rpc, "target", &target) < 0)
         return vmh_err(NC_ERR_OP_NOT_SUPPORTED, NC_ERR_TYPE_PROT, NULL,
                        "the target must be running or startup");
@@ -1069,8 +1013,6 @@ vmh_op_lock(struct lyd_node *rpc, struct nc_session *nc)
     bool unlock = !strcmp(rpc->schema->name, "unlock");
     int rc;
 
-    if (!s->admin)
-        return vmh_denied(rpc->schema->name);
     if (vmh_datastore_of(rpc, "target", &id) < 0)
         return vmh_err(NC_ERR_OP_NOT_SUPPORTED, NC_ERR_TYPE_PROT, NULL,
                        "only running and startup can be locked");
@@ -1096,8 +1038,6 @@ vmh_op_kill_session(struct lyd_node *rpc, struct nc_session *nc)
     const char *v = vmh_input(rpc, "session-id");
     uint32_t sid = v ? (uint32_t)strtoul(v, NULL, 10) : 0;
 
-    if (!s->admin)
-        return vmh_denied("kill-session");
     if (sid == s->id)
         return vmh_err(NC_ERR_INVALID_VALUE, NC_ERR_TYPE_PROT, "/ietf-netconf:session-id",
                        "a session cannot kill itself: use close-session");
@@ -1176,33 +1116,6 @@ vmh_op_subscribe(struct lyd_node *rpc, struct nc_session *nc)
 
 /* --- the domain RPCs --- */
 
-static bool
-vmh_user_owns_vm(struct vmh_nc_server *srv, const struct vmh_nc_session *s, const char *uuid)
-{
-    struct vmh_snapshot *snap;
-    const struct vmh_vm_snap *vm;
-    bool ok = false;
-
-    if (s->admin)
-        return true;
-    snap = vmh_engine_snapshot(srv->engine);
-    vm = vmh_snapshot_find_vm(snap, uuid);
-    if (vm && vm->manager) {
-        pthread_rwlock_rdlock(&srv->users_lock);
-        for (guint i = 0; i < srv->users->len; i++) {
-            const struct vmh_nc_user *u = g_ptr_array_index(srv->users, i);
-
-            if (strcmp(u->name, s->user))
-                continue;
-            for (size_t j = 0; u->managers[j]; j++)
-                ok |= !strcmp(u->managers[j], vm->manager);
-        }
-        pthread_rwlock_unlock(&srv->users_lock);
-    }
-    vmh_snapshot_unref(snap);
-    return ok;
-}
-
 static struct nc_server_reply *
 vmh_rpc_result(struct lyd_node *rpc, const struct vmh_rpc_result *res, const char *path)
 {
@@ -1229,7 +1142,6 @@ static struct nc_server_reply *
 vmh_op_domain(struct lyd_node *rpc, struct nc_session *nc)
 {
     struct vmh_nc_server *srv = vmh_ops_srv;
-    struct vmh_nc_session *s = vmh_sess(nc);
     const char *name = rpc->schema->name;
     struct vmh_rpc_result res = {0};
     struct nc_server_reply *r;
@@ -1253,13 +1165,8 @@ vmh_op_domain(struct lyd_node *rpc, struct nc_session *nc)
         return nc_server_reply_err(e);
     }
     if (!strcmp(name, "migration-ready")) {
-        if (!vmh_user_owns_vm(srv, s, uuid))
-            return vmh_err(NC_ERR_ACCESS_DENIED, NC_ERR_TYPE_APP, NULL,
-                           "VM %s is not managed by a VNF manager of user '%s'", uuid, s->user);
         vmh_engine_rpc_migration_ready(srv->engine, uuid, target, &res);
     } else if (!strcmp(name, "migrate-vm")) {
-        if (!s->admin)
-            return vmh_denied("migrate-vm");
         vmh_engine_rpc_migrate_vm(srv->engine, uuid, target, &res);
     } else if (!strcmp(name, "report-fault")) {
         const char *host = vmh_input(rpc, "host"), *cause = vmh_input(rpc, "cause");
@@ -1267,11 +1174,6 @@ vmh_op_domain(struct lyd_node *rpc, struct nc_session *nc)
         int c = cause ? vmh_cause_from_str(cause) : VMH_CAUSE_EXTERNAL;
         int sv = sev ? vmh_severity_from_str(sev) : VMH_SEV_MAJOR;
 
-        if (host && !s->admin)
-            return vmh_denied("report-fault on a host");
-        if (uuid && !vmh_user_owns_vm(srv, s, uuid))
-            return vmh_err(NC_ERR_ACCESS_DENIED, NC_ERR_TYPE_APP, NULL,
-                           "VM %s is not managed by a VNF manager of user '%s'", uuid, s->user);
         if (c < 0 || sv < 0)
             return vmh_err(NC_ERR_INVALID_VALUE, NC_ERR_TYPE_APP, NULL, "unknown %s",
                            c < 0 ? "cause" : "severity");
@@ -1293,8 +1195,6 @@ vmh_op_domain(struct lyd_node *rpc, struct nc_session *nc)
     } else if (!strcmp(name, "clear-fault")) {
         const char *id = vmh_input(rpc, "fault-id");
 
-        if (!s->admin)
-            return vmh_denied("clear-fault");
         errpath = "fault-id";
         vmh_engine_rpc_clear_fault(srv->engine, strtoull(id, NULL, 10), &res);
     }
@@ -1406,39 +1306,56 @@ vmh_nc_monitoring_state(struct vmh_nc_server *srv)
 
 /* --- registration --- */
 
-static int
-vmh_set_cb(struct ly_ctx *ctx, const char *path, nc_rpc_clb cb)
-{
-    const struct lysc_node *n = lys_find_path(ctx, NULL, path, 0);
+static const struct {
+    const char *path;
+    nc_rpc_clb op;
+} vmh_ops[] = {
+    {"/ietf-netconf:get", vmh_op_get},
+    {"/ietf-netconf:get-config", vmh_op_get_config},
+    {"/ietf-netconf:edit-config", vmh_op_edit_config},
+    {"/ietf-netconf:copy-config", vmh_op_copy_config},
+    {"/ietf-netconf:validate", vmh_op_validate},
+    {"/ietf-netconf:lock", vmh_op_lock},
+    {"/ietf-netconf:unlock", vmh_op_lock},
+    {"/ietf-netconf:kill-session", vmh_op_kill_session},
+    {"/ietf-netconf-monitoring:get-schema", vmh_op_get_schema},
+    {"/notifications:create-subscription", vmh_op_subscribe},
+    {"/nfv-vm-health:migration-ready", vmh_op_domain},
+    {"/nfv-vm-health:migrate-vm", vmh_op_domain},
+    {"/nfv-vm-health:report-fault", vmh_op_domain},
+    {"/nfv-vm-health:clear-fault", vmh_op_domain},
+};
+static const struct lysc_node *vmh_op_nodes[G_N_ELEMENTS(vmh_ops)];
 
-    if (!n) {
-        log_err("netconf", "schema node %s is missing", path);
-        return -1;
-    }
-    ((struct lysc_node *)n)->priv = (void *)cb; /* nc_set_rpc_callback() */
-    return 0;
+/* Every operation passes here: access control first, then the operation. */
+static struct nc_server_reply *
+vmh_op_dispatch(struct lyd_node *rpc, struct nc_session *nc)
+{
+    struct vmh_nc_session *s = vmh_sess(nc);
+    char *why = vmh_acl_rpc(vmh_ops_srv, s, rpc);
+
+    if (why)
+        return vmh_denied(s, why, NULL);
+    for (size_t i = 0; i < G_N_ELEMENTS(vmh_ops); i++)
+        if (vmh_op_nodes[i] == rpc->schema)
+            return vmh_ops[i].op(rpc, nc);
+    return vmh_err(NC_ERR_OP_NOT_SUPPORTED, NC_ERR_TYPE_PROT, NULL, "%s is not supported",
+                   rpc->schema->name);
 }
 
 int
 vmh_nc_ops_register(struct vmh_nc_server *srv)
 {
-    struct ly_ctx *ctx = srv->ctx;
-    int rc = 0;
-
     vmh_ops_srv = srv;
-    rc |= vmh_set_cb(ctx, "/ietf-netconf:get", vmh_op_get);
-    rc |= vmh_set_cb(ctx, "/ietf-netconf:get-config", vmh_op_get_config);
-    rc |= vmh_set_cb(ctx, "/ietf-netconf:edit-config", vmh_op_edit_config);
-    rc |= vmh_set_cb(ctx, "/ietf-netconf:copy-config", vmh_op_copy_config);
-    rc |= vmh_set_cb(ctx, "/ietf-netconf:validate", vmh_op_validate);
-    rc |= vmh_set_cb(ctx, "/ietf-netconf:lock", vmh_op_lock);
-    rc |= vmh_set_cb(ctx, "/ietf-netconf:unlock", vmh_op_lock);
-    rc |= vmh_set_cb(ctx, "/ietf-netconf:kill-session", vmh_op_kill_session);
-    rc |= vmh_set_cb(ctx, "/ietf-netconf-monitoring:get-schema", vmh_op_get_schema);
-    rc |= vmh_set_cb(ctx, "/notifications:create-subscription", vmh_op_subscribe);
-    rc |= vmh_set_cb(ctx, "/nfv-vm-health:migration-ready", vmh_op_domain);
-    rc |= vmh_set_cb(ctx, "/nfv-vm-health:migrate-vm", vmh_op_domain);
-    rc |= vmh_set_cb(ctx, "/nfv-vm-health:report-fault", vmh_op_domain);
-    rc |= vmh_set_cb(ctx, "/nfv-vm-health:clear-fault", vmh_op_domain);
-    return rc ? -1 : 0;
+    for (size_t i = 0; i < G_N_ELEMENTS(vmh_ops); i++) {
+        const struct lysc_node *n = lys_find_path(srv->ctx, NULL, vmh_ops[i].path, 0);
+
+        if (!n) {
+            log_err("netconf", "schema node %s is missing", vmh_ops[i].path);
+            return -1;
+        }
+        vmh_op_nodes[i] = n;
+        ((struct lysc_node *)n)->priv = (void *)vmh_op_dispatch; /* nc_set_rpc_callback() */
+    }
+    return 0;
 }

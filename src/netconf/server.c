@@ -24,6 +24,7 @@
 #include <crypt.h>
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <libnetconf2/log.h>
 #include <libnetconf2/messages_server.h>
 #include <libnetconf2/session_server.h>
@@ -213,16 +214,109 @@ vmh_nc_user_role(struct vmh_nc_server *srv, const char *name, bool *admin)
     return u != NULL;
 }
 
+/* --- failed logins --- */
+
+/* Failures from one address beyond the first VMH_NC_AUTH_FREE make every
+ * later attempt from it wait 1 s, 2 s, 4 s... up to VMH_NC_AUTH_MAX_DELAY
+ * before it is checked; a success or VMH_NC_AUTH_FORGET of quiet starts the
+ * address afresh.  The wait holds only that connection's acceptor: another
+ * acceptor takes the next login. */
+#define VMH_NC_AUTH_FREE      5
+#define VMH_NC_AUTH_MAX_DELAY 8000   /* ms, below the authentication timeout */
+#define VMH_NC_AUTH_FORGET    900000 /* ms */
+#define VMH_NC_AUTH_PEERS     4096   /* addresses remembered at most */
+
+struct vmh_nc_auth_peer {
+    unsigned failures;
+    int64_t last_ms;
+};
+
+static void
+vmh_nc_auth_forget_old_locked(struct vmh_nc_server *srv, int64_t now)
+{
+    GHashTableIter it;
+    gpointer v;
+
+    g_hash_table_iter_init(&it, srv->auth_peers);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        if (now - ((struct vmh_nc_auth_peer *)v)->last_ms > VMH_NC_AUTH_FORGET)
+            g_hash_table_iter_remove(&it);
+}
+
+/* Before a check: waits as long as the address has earned. */
+static void
+vmh_nc_auth_throttle(struct vmh_nc_server *srv, const char *host, const char *user)
+{
+    struct vmh_nc_auth_peer *p;
+    int64_t delay = 0, now = vmh_time_mono_ms();
+    unsigned failures = 0;
+    bool stopping = false;
+
+    if (!host)
+        return;
+    pthread_mutex_lock(&srv->acc_lock);
+    p = g_hash_table_lookup(srv->auth_peers, host);
+    if (p && now - p->last_ms > VMH_NC_AUTH_FORGET)
+        p->failures = 0;
+    if (p && p->failures >= VMH_NC_AUTH_FREE) {
+        failures = p->failures;
+        delay = MIN((int64_t)1000 << MIN(failures - VMH_NC_AUTH_FREE, 13u),
+                    (int64_t)VMH_NC_AUTH_MAX_DELAY);
+    }
+    pthread_mutex_unlock(&srv->acc_lock);
+    if (!delay)
+        return;
+    log_warn("netconf", "%u failed logins from %s: the login of '%s' waits %" PRId64 " ms",
+             failures, host, user ? user : "?", delay);
+    for (int64_t end = now + delay; vmh_time_mono_ms() < end && !stopping;) {
+        g_usleep(50000);
+        pthread_mutex_lock(&srv->acc_lock);
+        stopping = srv->stopping;
+        pthread_mutex_unlock(&srv->acc_lock);
+    }
+}
+
+static void
+vmh_nc_auth_result(struct vmh_nc_server *srv, const char *host, bool ok)
+{
+    struct vmh_nc_auth_peer *p;
+    int64_t now = vmh_time_mono_ms();
+
+    if (!host)
+        return;
+    pthread_mutex_lock(&srv->acc_lock);
+    if (ok) {
+        g_hash_table_remove(srv->auth_peers, host);
+    } else {
+        p = g_hash_table_lookup(srv->auth_peers, host);
+        if (!p && g_hash_table_size(srv->auth_peers) >= VMH_NC_AUTH_PEERS)
+            vmh_nc_auth_forget_old_locked(srv, now);
+        if (!p && g_hash_table_size(srv->auth_peers) < VMH_NC_AUTH_PEERS) {
+            p = g_new0(struct vmh_nc_auth_peer, 1);
+            g_hash_table_insert(srv->auth_peers, g_strdup(host), p);
+        }
+        if (p) {
+            if (now - p->last_ms > VMH_NC_AUTH_FORGET)
+                p->failures = 0;
+            p->failures++;
+            p->last_ms = now;
+        }
+    }
+    pthread_mutex_unlock(&srv->acc_lock);
+}
+
 /* Only configured users: libnetconf2 would otherwise try the system's. */
 static int
 vmh_nc_passwd_cb(const struct nc_session *session, const char *password, void *data)
 {
     struct vmh_nc_server *srv = data;
     const char *name = nc_session_get_username(session);
+    const char *host = nc_session_get_host(session);
     const struct vmh_nc_user *u;
     struct crypt_data *cd = calloc(1, sizeof *cd);
     int rc = 1;
 
+    vmh_nc_auth_throttle(srv, host, name);
     pthread_rwlock_rdlock(&srv->users_lock);
     u = vmh_nc_user_find(srv, name);
     if (u && u->hash && cd) {
@@ -232,8 +326,10 @@ vmh_nc_passwd_cb(const struct nc_session *session, const char *password, void *d
     }
     pthread_rwlock_unlock(&srv->users_lock);
     free(cd);
+    vmh_nc_auth_result(srv, host, !rc);
     if (rc)
-        log_info("netconf", "password authentication of '%s' refused", name ? name : "?");
+        log_warn("netconf", "password of '%s' from %s refused%s", name ? name : "?",
+                 host ? host : "?", u ? "" : " (no such NETCONF user)");
     return rc;
 }
 
@@ -242,9 +338,11 @@ vmh_nc_pubkey_cb(const struct nc_session *session, ssh_key key, void *data)
 {
     struct vmh_nc_server *srv = data;
     const char *name = nc_session_get_username(session);
+    const char *host = nc_session_get_host(session);
     const struct vmh_nc_user *u;
     int rc = 1;
 
+    vmh_nc_auth_throttle(srv, host, name);
     pthread_rwlock_rdlock(&srv->users_lock);
     u = vmh_nc_user_find(srv, name);
     for (size_t i = 0; u && u->keys[i] && rc; i++) {
@@ -260,8 +358,10 @@ vmh_nc_pubkey_cb(const struct nc_session *session, ssh_key key, void *data)
         g_strfreev(parts);
     }
     pthread_rwlock_unlock(&srv->users_lock);
+    vmh_nc_auth_result(srv, host, !rc);
     if (rc)
-        log_debug("netconf", "public key of '%s' not accepted", name ? name : "?");
+        log_warn("netconf", "public key of '%s' from %s refused%s", name ? name : "?",
+                 host ? host : "?", u ? "" : " (no such NETCONF user)");
     return rc;
 }
 
@@ -865,6 +965,7 @@ vmh_nc_server_start(const struct vmh_nc_options *opts, struct vmh_nc_server **ou
     pthread_mutex_init(&srv->lock, NULL);
     pthread_rwlock_init(&srv->users_lock, NULL);
     pthread_mutex_init(&srv->acc_lock, NULL);
+    srv->auth_peers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     pthread_cond_init(&srv->acc_cond, NULL);
     srv->sessions = g_hash_table_new(g_direct_hash, g_direct_equal);
     srv->ssh_ports = g_array_new(FALSE, FALSE, sizeof(uint16_t));
@@ -975,6 +1076,7 @@ vmh_nc_server_stop(struct vmh_nc_server *srv)
     pthread_mutex_destroy(&srv->lock);
     pthread_rwlock_destroy(&srv->users_lock);
     pthread_mutex_destroy(&srv->acc_lock);
+    g_hash_table_destroy(srv->auth_peers);
     pthread_cond_destroy(&srv->acc_cond);
     vmh_nc_global = NULL;
     free(srv);
