@@ -70,6 +70,8 @@ static void vmh_virt_room_tick(void *opaque);
 static void vmh_virt_schedule_retry(struct vmh_virt_host *host);
 static void vmh_virt_run_deferred(struct vmh_virt *virt);
 struct vmh_virt_task;
+static bool vmh_virt_recover_defer(struct vmh_virt *virt, struct vmh_virt_task *t);
+struct vmh_virt_task;
 static void vmh_virt_task_free(struct vmh_virt_task *t);
 
 static struct vmh_virt_host *
@@ -720,7 +722,9 @@ struct vmh_virt_task {
     bool shared_storage;
     unsigned shutdown_timeout_s;
     bool was_running;
+    int step; /* a recovery: the step the interrupted migration had begun */
     char *last_known_xml;
+    char *wait_for; /* a recovery that needs this host to answer first */
     /* results */
     struct vmh_migration_result res;
     char *error;
@@ -745,6 +749,7 @@ vmh_virt_task_free(struct vmh_virt_task *t)
     g_free(t->source_name);
     g_free(t->target_name);
     g_free(t->last_known_xml);
+    g_free(t->wait_for);
     g_free(t->error);
     g_free(t);
 }
@@ -784,6 +789,8 @@ vmh_virt_task_done_cb(void *opaque)
             g_free(virt);
         return;
     }
+    if (t->kind == VMH_TASK_RECOVER && t->wait_for && vmh_virt_recover_defer(virt, t))
+        return;
     if (t->kind == VMH_TASK_STALE) {
         vmh_virt_measure_room(virt, t->source_name);
     } else if (t->kind == VMH_TASK_ROOM) {
@@ -838,7 +845,10 @@ vmh_virt_do_migrate(struct vmh_virt_task *t)
 }
 
 /* After a restart in the middle of a migration: finish it when the target
- * has the domain and the source no longer runs it, else roll it back. */
+ * has the domain and the source no longer runs it, else roll it back.  An
+ * unreachable host is waited for (t->wait_for), except a target that cannot
+ * have started the VM yet: then the source takes it back at once and the
+ * target's copy is removed as stale when that host returns. */
 static void
 vmh_virt_do_recover(struct vmh_virt_task *t)
 {
@@ -847,9 +857,14 @@ vmh_virt_do_recover(struct vmh_virt_task *t)
     int on_dst = t->target ? vmh_virt_domain_presence(t->target, t->uuid, &on_dst_running) : -1;
     virDomainPtr dom;
 
-    if (on_dst < 0 || (on_src < 0 && on_dst == 0)) {
-        t->error = g_strdup("recovery: a host involved is not reachable; the VM was left "
-                            "where it is");
+    g_clear_pointer(&t->wait_for, g_free);
+    if (on_dst < 0 && on_src == 1 && t->step < VMH_STEP_START) {
+        log_warn("virt",
+                 "recovery: %s: target %s unreachable before the VM could start there: "
+                 "rolling back to %s",
+                 t->uuid, t->target_name, t->source_name);
+    } else if (on_dst < 0 || (on_src < 0 && on_dst == 0)) {
+        t->wait_for = g_strdup(on_dst < 0 ? t->target_name : t->source_name);
         return;
     }
     if (on_dst == 1 && !on_src_running) {
@@ -952,6 +967,7 @@ vmh_virt_task_new(struct vmh_virt *virt, enum vmh_virt_task_kind kind,
     t->shared_storage = job->shared_storage;
     t->shutdown_timeout_s = job->shutdown_timeout_s;
     t->was_running = job->was_running;
+    t->step = job->step;
     t->last_known_xml = g_strdup(job->last_known_xml);
     return t;
 }
@@ -975,24 +991,69 @@ vmh_virt_host_connecting(struct vmh_virt *virt, const char *name)
     return false;
 }
 
+static bool
+vmh_virt_host_configured(struct vmh_virt *virt, const char *name, bool *connected)
+{
+    for (guint i = 0; i < virt->hosts->len; i++) {
+        struct vmh_virt_host *host = g_ptr_array_index(virt->hosts, i);
+
+        if (name && !strcmp(host->name, name)) {
+            *connected = host->state == VMH_VIRT_CONNECTED;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* A recovery decides from what both ends hold: one whose connection attempt
  * is still in flight (after a restart, whichever host answers first brings
- * the VM in) is not "unreachable" yet, so wait for that attempt's outcome. */
+ * the VM in) is not "unreachable" yet, so wait for that attempt's outcome;
+ * and one that found a host it needs unreachable waits until that host
+ * connects again or leaves the configuration. */
 static bool
 vmh_virt_recover_waits(struct vmh_virt *virt, struct vmh_virt_task *t)
 {
-    return vmh_virt_host_connecting(virt, t->source_name) ||
-           vmh_virt_host_connecting(virt, t->target_name);
+    bool connected = false;
+
+    if (vmh_virt_host_connecting(virt, t->source_name) ||
+        vmh_virt_host_connecting(virt, t->target_name))
+        return true;
+    return t->wait_for && vmh_virt_host_configured(virt, t->wait_for, &connected) && !connected;
 }
 
 static void
 vmh_virt_recover_push(struct vmh_virt *virt, struct vmh_virt_task *t)
 {
-    if (!t->source)
-        t->source = vmh_virt_host_conn(virt, t->source_name);
-    if (!t->target)
-        t->target = vmh_virt_host_conn(virt, t->target_name);
+    /* the connections of now: a host may have reconnected meanwhile */
+    g_clear_pointer(&t->source, virConnectClose);
+    g_clear_pointer(&t->target, virConnectClose);
+    t->source = vmh_virt_host_conn(virt, t->source_name);
+    t->target = vmh_virt_host_conn(virt, t->target_name);
     g_thread_pool_push(virt->migrators, t, NULL);
+}
+
+/* On the loop thread, when a recovery found a host it needs unreachable:
+ * back to waiting (true), or, when that host is no longer configured, the
+ * case ends with the VM left where it is (false). */
+static bool
+vmh_virt_recover_defer(struct vmh_virt *virt, struct vmh_virt_task *t)
+{
+    bool connected = false;
+
+    if (!vmh_virt_host_configured(virt, t->wait_for, &connected)) {
+        t->error = g_strdup_printf("recovery: host %s is no longer configured; the VM was left "
+                                   "where it is",
+                                   t->wait_for);
+        return false;
+    }
+    log_warn("virt",
+             "%s: the recovery of its interrupted migration %s -> %s waits for host %s, "
+             "which does not answer; the VM stays as it is until then",
+             t->uuid, t->source_name, t->target_name, t->wait_for);
+    virt->tasks_in_flight++;
+    g_ptr_array_add(virt->deferred, t);
+    vmh_virt_run_deferred(virt); /* it may have connected meanwhile */
+    return true;
 }
 
 void

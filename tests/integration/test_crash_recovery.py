@@ -26,7 +26,13 @@ over SSH with ncclient.
     recovery must wait for that attempt instead of calling the target
     unreachable (it used to: "a host involved is not reachable", the VM left
     defined on both hosts or shut off).  Without the freeze, which host
-    answers first is a race; the freeze makes the bad order certain.
+    answers first is a race; the freeze makes the bad order certain;
+  * each of the two with the target not answering at all at the restart
+    (its socket renamed away for a while): in the shutdown wait the target
+    cannot have started the guest, so the source keeps it at once; after
+    the define (the guest already running on the target) the recovery
+    waits for the target, touching nothing, and finishes the move when the
+    target returns (it used to give up and leave the guest defined twice).
 
 Skipped (exit 77, which ctest reports as skipped, not passed) only when
 qemu-system-x86_64 or libvirt's QEMU driver is not installed.
@@ -233,8 +239,9 @@ class CrashDuringMigration(unittest.TestCase):
         # connection attempt instead of calling the target unreachable.
         self.kill9_in_the_shutdown_wait(freeze_target_on_restart=True)
 
-    def kill9_after_define(self, freeze_target_on_restart):
-        d = self.daemon(shutdown_timeout=1)
+    def kill9_once_defined_on_target(self, d):
+        """Kills vmhealthd while its migration to b is in the define step:
+        the target holds the definition, the source has stopped the guest."""
         self.start_migration(d)
         d.wait_log(r"migration of %s: define" % self.name, timeout=20)
         keeper_b = self.b.keeper
@@ -258,6 +265,9 @@ class CrashDuringMigration(unittest.TestCase):
         self.assertEqual(placement.get("a"), False, placement)  # destroyed on the source
         self.assertIn("b", placement)  # and defined on the target: defined twice now
 
+    def kill9_after_define(self, freeze_target_on_restart):
+        d = self.daemon(shutdown_timeout=1)
+        self.kill9_once_defined_on_target(d)
         mark = self.restart(d, freeze_target_on_restart)
         d.wait_log(r"\[core\] vm %s \(%s\): migration a -> b was interrupted at step \d+; "
                    r"recovering" % (self.name, self.uuid), start=mark)
@@ -290,6 +300,64 @@ class CrashDuringMigration(unittest.TestCase):
         # conclude anything before it has heard from the target.
         self.assertEqual(self.kill9_after_define(freeze_target_on_restart=True), "b")
 
+    def hide_socket(self, lv):
+        """Makes lv unreachable (connections fail at once) while it keeps
+        its state; the returned function brings it back."""
+        away = lv.sock + ".away"
+        os.rename(lv.sock, away)
+        return lambda: os.path.exists(away) and os.rename(away, lv.sock)
+
+    def test_kill9_after_define_target_unreachable_at_restart(self):
+        # The guest already runs on the target (the journal says
+        # undefine-source) and the target does not answer at all after the
+        # restart (its socket is gone for a while).  The recovery must not
+        # restart the guest on the source, nor give up: it waits for the
+        # target and finishes the move when it returns.
+        d = self.daemon(shutdown_timeout=1)
+        self.kill9_once_defined_on_target(d)
+        back = self.hide_socket(self.b)
+        self.addCleanup(back)
+        mark = d.mark()
+        d.start()
+        d.wait_log(r"%s: the recovery of its interrupted migration a -> b waits for host b"
+                   % self.uuid, start=mark)
+        time.sleep(2.0)  # a couple of failed reconnections meanwhile
+        self.assertEqual(self.a.keeper.lookupByUUIDString(self.uuid).isActive(), 0)
+        self.assertEqual(self.vm_state(d)["migration"]["state"], "migrating")
+        self.assertIn(self.uuid, self.journal(d))  # still open
+        back()
+        d.wait_log(r"\[core\] vm %s \(%s\): migrated from a to b" % (self.name, self.uuid),
+                   start=mark, timeout=90)  # the reconnection backoff
+        wait_for(lambda: self.where() == {"b": True}, timeout=20, what="the guest on b only")
+        self.assertEqual(self.vm_state(d)["host"], "b")
+        self.assertNotIn(self.uuid, self.journal(d))
+        self.assert_migrated_at_most_once(d)
+
+    def test_kill9_in_the_shutdown_wait_target_unreachable_at_restart(self):
+        # The journal says shutdown: the target cannot have started the
+        # guest, so the source keeps it at once instead of waiting for (or
+        # giving up on) a target that does not answer.
+        d = self.daemon(shutdown_timeout=30)
+        guest_id = self.a.keeper.lookupByUUIDString(self.uuid).ID()
+        self.start_migration(d)
+        d.wait_log(r"migration of %s: shutdown" % self.name)
+        time.sleep(0.5)
+        d.kill9()
+        back = self.hide_socket(self.b)
+        self.addCleanup(back)
+        mark = d.mark()
+        d.start()
+        d.wait_log(r"recovery: %s: target b unreachable before the VM could start there: "
+                   r"rolling back to a" % self.uuid, start=mark)
+        d.wait_log(r"\[core\] vm %s \(%s\): migration to b failed: %s"
+                   % (self.name, self.uuid, re.escape(ROLLBACK_MSG)), start=mark)
+        self.assertEqual(self.a.keeper.lookupByUUIDString(self.uuid).ID(), guest_id)
+        vm = self.vm_state(d)
+        self.assertEqual((vm["host"], vm["migration"]["state"]), ("a", "failed"))
+        self.assertNotIn(self.uuid, self.journal(d))
+        back()
+        self.assertEqual(self.where(), {"a": True})
+        self.assert_migrated_at_most_once(d)
 
 if __name__ == "__main__":
     if not (QEMU and os.path.exists(QEMU_DRIVER)):
