@@ -1,6 +1,8 @@
 /* Threads: connection attempts run in a GLib thread pool (virConnectOpen of
- * a remote URI can block for seconds); everything else, libvirt's event
- * callbacks included, runs on the loop thread. */
+ * a remote URI can block for seconds), and so do the libvirt calls that an
+ * event asks for (re-reading a domain: its info, definition and metadata,
+ * one RPC each) and migrations; libvirt's event callbacks and everything
+ * else run on the loop thread, which never waits on a host. */
 #include "virt/virt.h"
 
 #include "util/log.h"
@@ -38,6 +40,8 @@ struct vmh_virt_host {
     int retry_timer;
     int backoff_ms;
     bool first_attempt_done;
+    /* uuid -> struct vmh_virt_refreshing: domains being re-read (loop thread) */
+    GHashTable *refreshing;
 };
 
 struct vmh_virt {
@@ -45,6 +49,7 @@ struct vmh_virt {
     struct vmh_engine *engine;
     GPtrArray *hosts; /* struct vmh_virt_host * */
     GThreadPool *connectors;
+    GThreadPool *refreshers;
     GThreadPool *migrators;
     int room_timer;
     unsigned tasks_in_flight; /* loop thread */
@@ -71,8 +76,8 @@ static void vmh_virt_schedule_retry(struct vmh_virt_host *host);
 static void vmh_virt_run_deferred(struct vmh_virt *virt);
 struct vmh_virt_task;
 static bool vmh_virt_recover_defer(struct vmh_virt *virt, struct vmh_virt_task *t);
-struct vmh_virt_task;
 static void vmh_virt_task_free(struct vmh_virt_task *t);
+static void vmh_virt_refresh_worker(gpointer data, gpointer user_data);
 
 static struct vmh_virt_host *
 vmh_virt_host_ref(struct vmh_virt_host *host)
@@ -88,6 +93,7 @@ vmh_virt_host_unref(void *opaque)
 
     if (!host || !g_atomic_int_dec_and_test(&host->refs))
         return;
+    g_hash_table_destroy(host->refreshing);
     g_free(host->name);
     g_free(host->uri);
     g_free(host);
@@ -103,6 +109,7 @@ vmh_virt_new(struct vmh_loop *loop, struct vmh_engine *engine)
     virt->hosts = g_ptr_array_new();
     virt->deferred = g_ptr_array_new();
     virt->connectors = g_thread_pool_new(vmh_virt_connect_worker, virt, 4, FALSE, NULL);
+    virt->refreshers = g_thread_pool_new(vmh_virt_refresh_worker, virt, 4, FALSE, NULL);
     virt->migrators = g_thread_pool_new(vmh_virt_migrate_worker, virt, 64, FALSE, NULL);
     virt->room_timer =
         vmh_loop_timer_every(loop, VMH_VIRT_ROOM_INTERVAL_MS, vmh_virt_room_tick, virt);
@@ -195,13 +202,105 @@ vmh_virt_domain_info(virDomainPtr dom, struct vmh_domain_info *info)
     return 0;
 }
 
-static void
-vmh_virt_domain_refresh(struct vmh_virt_host *host, virDomainPtr dom)
-{
-    struct vmh_domain_info info;
+/* Re-reading a domain, in a worker.  Events for it that arrive meanwhile
+ * make the result stale ('dirty'): it is then read again, or dropped when
+ * the domain was undefined in between. */
+struct vmh_virt_refreshing {
+    bool dirty;
+    bool undefined;
+};
 
-    if (vmh_virt_domain_info(dom, &info) == 0)
-        vmh_engine_domain_update(host->virt->engine, host->name, &info);
+struct vmh_virt_refresh {
+    struct vmh_virt_host *host; /* referenced */
+    virConnectPtr conn;         /* referenced */
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    int rc; /* 0: info read; -1: failed or gone */
+    struct vmh_domain_info info;
+};
+
+static void
+vmh_virt_refresh_push(struct vmh_virt_host *host, const char *uuid)
+{
+    struct vmh_virt_refresh *r;
+
+    if (!host->conn || virConnectRef(host->conn) < 0)
+        return;
+    r = g_new0(struct vmh_virt_refresh, 1);
+    r->host = vmh_virt_host_ref(host);
+    r->conn = host->conn;
+    g_strlcpy(r->uuid, uuid, sizeof r->uuid);
+    g_hash_table_insert(host->refreshing, g_strdup(uuid), g_new0(struct vmh_virt_refreshing, 1));
+    host->virt->tasks_in_flight++;
+    g_thread_pool_push(host->virt->refreshers, r, NULL);
+}
+
+/* An event about a domain: re-read it (or mark the read in flight stale). */
+static void
+vmh_virt_domain_refresh(struct vmh_virt_host *host, const char *uuid)
+{
+    struct vmh_virt_refreshing *f = g_hash_table_lookup(host->refreshing, uuid);
+
+    if (f)
+        f->dirty = true, f->undefined = false;
+    else
+        vmh_virt_refresh_push(host, uuid);
+}
+
+/* Any other event about a domain: a read in flight is stale. */
+static void
+vmh_virt_domain_touched(struct vmh_virt_host *host, const char *uuid, bool undefined)
+{
+    struct vmh_virt_refreshing *f = g_hash_table_lookup(host->refreshing, uuid);
+
+    if (f)
+        f->dirty = true, f->undefined = undefined;
+}
+
+static void
+vmh_virt_refresh_done_cb(void *opaque)
+{
+    struct vmh_virt_refresh *r = opaque;
+    struct vmh_virt_host *host = r->host;
+    struct vmh_virt_refreshing *f;
+    struct vmh_virt *virt = host->virt;
+
+    virt->tasks_in_flight--;
+    if (virt->dying || host->removed || host->conn != r->conn) {
+        /* reconnected meanwhile: the inventory was read anew */
+        g_hash_table_remove(host->refreshing, r->uuid);
+        vmh_domain_info_clear(&r->info);
+    } else if ((f = g_hash_table_lookup(host->refreshing, r->uuid)) && f->dirty) {
+        bool again = !f->undefined;
+
+        g_hash_table_remove(host->refreshing, r->uuid);
+        vmh_domain_info_clear(&r->info);
+        if (again)
+            vmh_virt_refresh_push(host, r->uuid);
+    } else {
+        g_hash_table_remove(host->refreshing, r->uuid);
+        if (r->rc == 0)
+            vmh_engine_domain_update(virt->engine, host->name, &r->info);
+    }
+    virConnectClose(r->conn);
+    vmh_virt_host_unref(host);
+    g_free(r);
+    if (virt->dying && !virt->tasks_in_flight)
+        g_free(virt);
+}
+
+static void
+vmh_virt_refresh_worker(gpointer data, gpointer user_data)
+{
+    struct vmh_virt_refresh *r = data;
+    virDomainPtr dom = virDomainLookupByUUIDString(r->conn, r->uuid);
+
+    r->rc = dom ? vmh_virt_domain_info(dom, &r->info) : -1;
+    if (dom)
+        virDomainFree(dom);
+    else if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
+        log_warn("virt", "host %s: cannot look up domain %s: %s", r->host->name, r->uuid,
+                 virGetLastErrorMessage());
+    vmh_loop_post(((struct vmh_virt *)user_data)->loop, vmh_virt_refresh_done_cb, r);
 }
 
 static int
@@ -228,21 +327,22 @@ vmh_virt_lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int detai
                                   : "stopped: its emulator failed");
     switch (event) {
     case VIR_DOMAIN_EVENT_DEFINED:
-        vmh_virt_domain_refresh(host, dom);
+        vmh_virt_domain_refresh(host, uuid);
         break;
     case VIR_DOMAIN_EVENT_UNDEFINED:
+        vmh_virt_domain_touched(host, uuid, true);
         vmh_engine_domain_removed(engine, host->name, uuid);
         break;
     case VIR_DOMAIN_EVENT_STARTED:
-        /* A transient domain is announced by its start alone. */
-        if (virDomainIsPersistent(dom) == 0)
-            vmh_virt_domain_refresh(host, dom);
-        else
-            vmh_engine_domain_power(engine, host->name, uuid, VMH_POWER_RUNNING);
+        /* At once for the state; the re-read brings in a transient domain,
+         * which is announced by its start alone. */
+        vmh_engine_domain_power(engine, host->name, uuid, VMH_POWER_RUNNING);
+        vmh_virt_domain_refresh(host, uuid);
         break;
     default: {
         enum vmh_power_state power = vmh_virt_event_power_state(event, detail);
 
+        vmh_virt_domain_touched(host, uuid, false);
         if (power != VMH_POWER_NOSTATE)
             vmh_engine_domain_power(engine, host->name, uuid, power);
         break;
@@ -256,11 +356,12 @@ vmh_virt_metadata_cb(virConnectPtr conn, virDomainPtr dom, int type, const char 
                      void *opaque)
 {
     struct vmh_virt_host *host = opaque;
+    char uuid[VIR_UUID_STRING_BUFLEN];
 
-    if (host->removed || host->conn != conn)
+    if (host->removed || host->conn != conn || virDomainGetUUIDString(dom, uuid) < 0)
         return;
     if (type == VIR_DOMAIN_METADATA_ELEMENT && nsuri && !strcmp(nsuri, VMH_META_NS))
-        vmh_virt_domain_refresh(host, dom);
+        vmh_virt_domain_refresh(host, uuid);
 }
 
 /* --- VM faults from libvirt events --- */
@@ -622,6 +723,7 @@ vmh_virt_add_host(struct vmh_virt *virt, const char *name, const char *uri)
     for (int i = 0; i < VMH_VIRT_N_EVENTS; i++)
         host->cb[i] = -1;
     host->retry_timer = -1;
+    host->refreshing = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_ptr_array_add(virt->hosts, host);
     vmh_virt_connect(host);
     return 0;
@@ -689,6 +791,7 @@ vmh_virt_free(struct vmh_virt *virt)
     virt->deferred = NULL;
     g_thread_pool_free(virt->migrators, FALSE, TRUE);
     g_thread_pool_free(virt->connectors, FALSE, TRUE);
+    g_thread_pool_free(virt->refreshers, FALSE, TRUE);
     for (guint i = 0; i < virt->hosts->len; i++)
         vmh_virt_host_release(g_ptr_array_index(virt->hosts, i));
     g_ptr_array_free(virt->hosts, TRUE);
