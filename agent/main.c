@@ -332,6 +332,9 @@ main(int argc, char **argv)
         return 2;
     }
 
+    /* Whatever the daemon creates (state, journals, startup file, sockets
+     * before their configured mode) is its own alone. */
+    umask(077);
     vmh_log_init("vmhealthd", foreground || check_only, debug);
     vmh_log_route_libyang();
     vmh_log_route_libvirt();

@@ -11,12 +11,14 @@
 #include "util/time.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libnetconf2/messages_server.h>
 #include <libnetconf2/session_server.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define VMH_REPLAY_CAPACITY 1000
 #define VMH_REPLAY_FILE     "netconf-replay.log"
@@ -122,6 +124,7 @@ vmh_replay_append(struct vmh_nc_replay *r, int64_t ms, const char *manager,
     char *xml = NULL, *line;
     GString *esc;
     FILE *f;
+    int fd;
 
     if (lyd_print_mem(&xml, tree, LYD_XML, LYD_PRINT_SHRINK) != LY_SUCCESS || !e) {
         free(xml);
@@ -152,7 +155,10 @@ vmh_replay_append(struct vmh_nc_replay *r, int64_t ms, const char *manager,
         return;
     }
     line = vmh_replay_line(e);
-    f = fopen(r->path, "ae");
+    fd = open(r->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    f = fd >= 0 ? fdopen(fd, "a") : NULL;
+    if (!f && fd >= 0)
+        close(fd);
     if (!f || fputs(line, f) < 0)
         log_warn("netconf", "cannot append to %s: %s", r->path, strerror(errno));
     if (f)

@@ -353,6 +353,24 @@ class Access(unittest.TestCase):
                                         "</preprocessing-time></vnf-manager>").ok)
         self.assertEqual(self.running(), before)
 
+    # -- files
+
+    def test_state_files_are_the_daemons_alone(self):
+        admin = self.session("admin")
+        r = admin.dispatch(rpc("report-fault", vm_uuid=VM_3, cause="external", severity="minor"))
+        admin.dispatch(rpc("clear-fault", fault_id=ET.fromstring(r.xml.encode()).find(
+            ".//{%s}fault-id" % VMH_NS).text))  # the replay log gets both
+        admin.copy_config(source="running", target="startup")
+        self.daemon.dump_state()
+        state = os.path.join(self.tmp, "state")
+        self.assertEqual(os.stat(state).st_mode & 0o777, 0o700)
+        files = os.listdir(state)
+        self.assertGreaterEqual(len(files), 2, files)  # replay log, operational.json
+        for f in files:
+            with self.subTest(file=f):
+                self.assertEqual(os.stat(os.path.join(state, f)).st_mode & 0o077, 0, f)
+        self.assertEqual(os.stat(self.daemon.config_path).st_mode & 0o777, 0o600)
+
     # -- authentication
 
     def test_wrong_credentials_are_logged_and_slowed_down(self):
