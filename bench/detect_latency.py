@@ -9,9 +9,11 @@
 2. sysfs change -> notification with poll-interval 100 ms: a temperature
    fixture crosses its maximum; measured to the vm-abnormal at the subscriber.
 
-    /usr/bin/python3 bench/detect_latency.py [ROUNDS]   (default 30)
-Prints a markdown section on stdout.
+    /usr/bin/python3 bench/detect_latency.py [ROUNDS] [--quick] [--json FILE]
+        (default 30 rounds; quick 5)
+Prints a markdown section on stdout (and the figures as JSON with --json).
 """
+import argparse
 import os
 import shutil
 import sys
@@ -27,13 +29,9 @@ from vmhtest import Libvirtd, Vmhealthd, VMH_NS, VHA_NS  # noqa: E402
 import test_netconf  # noqa: E402
 from test_snmp import SnmpTrapd  # noqa: E402
 import ncclient.transport.ssh  # noqa: E402
+import benchlib  # noqa: E402
 
 ncclient.transport.ssh.TICK = 0.001
-
-
-def pct(values, q):
-    v = sorted(values)
-    return v[int(q * (len(v) - 1))]
 
 
 def wait_notification(m, kind, timeout=10):
@@ -46,7 +44,11 @@ def wait_notification(m, kind, timeout=10):
 
 
 def main():
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+    ap = benchlib.add_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    ap.add_argument("rounds", type=int, nargs="?", help="rounds of each kind (30; quick 5)")
+    a = ap.parse_args()
+    rounds = a.rounds or (5 if a.quick else 30)
+    res = benchlib.Results("detect_latency", a, {"rounds": rounds})
     tmp = tempfile.mkdtemp(prefix="vmh-bench-detect-")
     keys = test_netconf.Keys()
     trapd = SnmpTrapd().start()
@@ -70,7 +72,7 @@ def main():
                    '<version>v2c</version><community>traps</community></target></snmp></agent>'
                    % (VMH_NS, lv.uri, tmp, VHA_NS, tmp, test_netconf.netconf_xml(keys, port),
                       trapd.port))
-            with Vmhealthd(cfg, debug=False) as d:
+            with Vmhealthd(cfg, debug=False):
                 m = test_netconf.connect(port, key=keys.admin_key)
                 m.create_subscription(stream_name="NETCONF")
                 dom = c.lookupByName("test")
@@ -112,19 +114,24 @@ def main():
         trapd.close()
         keys.close()
         shutil.rmtree(tmp, True)
-    print("### Detection latency at the receivers (n=%d each)\n" % rounds)
-    print("| figure | p50 | p99 | goal |")
-    print("|---|---|---|---|")
-    print("| libvirt crash event → `vm-abnormal` at an ncclient subscriber | %.1f ms | %.1f ms | p99 ≤ 20 ms |"
-          % (pct(crash_nc, .5), pct(crash_nc, .99)))
-    print("| libvirt crash event → `vmhVmAbnormal` in snmptrapd's log | %.1f ms | %.1f ms | p99 ≤ 20 ms |"
-          % (pct(crash_trap, .5), pct(crash_trap, .99)))
-    print("| sysfs change → `vm-abnormal` at the subscriber, poll-interval 100 ms | %.0f ms | %.0f ms | ≤ 120 ms |"
-          % (pct(sysfs_nc, .5), pct(sysfs_nc, .99)))
-    print("\nThe crash is made by the benchmark's own libvirt connection to a private "
-          "libvirtd serving the test driver (`virDomainCoreDump` with `VIR_DUMP_CRASH`), so "
-          "the figures include libvirt's event delivery to the agent. The trap is timed by "
-          "polling snmptrapd's log file every 0.5 ms.\n")
+    g20 = benchlib.goal("p99", "<=", 20)
+    figs = [
+        (res.figure("crash_netconf", "libvirt crash event → `vm-abnormal` at an ncclient "
+                    "subscriber", "ms", samples=crash_nc, goal=g20), "p99 ≤ 20 ms", "%.1f ms"),
+        (res.figure("crash_trap", "libvirt crash event → `vmhVmAbnormal` in snmptrapd's log",
+                    "ms", samples=crash_trap, goal=g20), "p99 ≤ 20 ms", "%.1f ms"),
+        (res.figure("sysfs_netconf", "sysfs change → `vm-abnormal` at the subscriber, "
+                    "poll-interval 100 ms", "ms", samples=sysfs_nc,
+                    goal=benchlib.goal("p99", "<=", 120)), "p99 ≤ 120 ms", "%.0f ms"),
+    ]
+    res.table(["figure", "p50", "p99", "goal"],
+              [[f["label"], fmt % f["median"], fmt % f["p99"], g] for f, g, fmt in figs],
+              title="Detection latency at the receivers (n=%d each)" % rounds)
+    res.text("The crash is made by the benchmark's own libvirt connection to a private "
+             "libvirtd serving the test driver (`virDomainCoreDump` with `VIR_DUMP_CRASH`), so "
+             "the figures include libvirt's event delivery to the agent. The trap is timed by "
+             "polling snmptrapd's log file every 0.5 ms.")
+    res.write()
 
 
 if __name__ == "__main__":

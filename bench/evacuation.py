@@ -8,22 +8,23 @@ Measured from the daemon's own log timestamps (ms resolution):
   - per migration, the daemon's duration minus the time spent in libvirt
     calls (the agent's own overhead: job hand-off, journal writes, events).
 
-    /usr/bin/python3 bench/evacuation.py [N_VMS]      (default 100)
-Prints a markdown section on stdout.
+    /usr/bin/python3 bench/evacuation.py [N_VMS] [--concurrency C ...] [--quick] [--json FILE]
+        (default 100 VMs, concurrency 1 4 16; quick: 20 VMs)
+Prints a markdown section on stdout (and the figures as JSON with --json).
 """
+import argparse
 import datetime
 import os
 import re
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import vmhtest  # noqa: E402
 from vmhtest import Libvirtd, Vmhealthd, VMH_NS  # noqa: E402
+import benchlib  # noqa: E402
 
 STAMP = re.compile(r"^(\S+) ")
 
@@ -94,24 +95,29 @@ def run(n_vms, concurrency):
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+    ap = benchlib.add_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    ap.add_argument("vms", type=int, nargs="?", help="VMs on the hot host (100; quick 20)")
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16],
+                    help="max-concurrent-migrations values (1 4 16)")
+    a = ap.parse_args()
+    n = a.vms or (20 if a.quick else 100)
+    res = benchlib.Results("evacuation", a, {"vms": n, "concurrency": a.concurrency})
     rows = []
-    all_overhead = []
-    for conc in (1, 4, 16):
+    for conc in a.concurrency:
         total, overhead = run(n, conc)
-        all_overhead += overhead
-        rows.append((conc, total, statistics.median(overhead),
-                     sorted(overhead)[int(0.99 * (len(overhead) - 1))]))
-    print("### Evacuation of %d VMs (test driver, two libvirtd daemons)\n" % n)
-    print("| max-concurrent-migrations | fault → last VM migrated | agent overhead / migration p50 | p99 |")
-    print("|---|---|---|---|")
-    for conc, total, p50, p99 in rows:
-        print("| %d | %.2f s | %d ms | %d ms |" % (conc, total, p50, p99))
-    print("\nAgent overhead = the daemon's duration of a migration (job handed to a "
-          "worker → outcome processed on the engine thread) minus the time spent inside "
-          "libvirt calls, from the daemon's log (ms resolution). Goal ≤ 5 ms: "
-          "median over all %d migrations %d ms.\n"
-          % (len(all_overhead), statistics.median(all_overhead)))
+        res.figure("total_c%d" % conc, "fault → last of %d VMs migrated, max-concurrent-"
+                   "migrations %d (two libvirtd, test driver)" % (n, conc), "s", value=total)
+        f = res.figure("overhead_c%d" % conc, "agent overhead per migration in the daemon, "
+                       "max-concurrent-migrations %d" % conc, "ms", samples=overhead,
+                       goal=benchlib.goal("median", "<=", 5))
+        rows.append(["%d" % conc, "%.2f s" % total, "%g ms" % f["median"], "%g ms" % f["p99"]])
+    res.table(["max-concurrent-migrations", "fault → last of %d VMs migrated" % n,
+               "agent overhead / migration p50", "p99"], rows,
+              title="Evacuation of %d VMs (test driver, two libvirtd daemons)" % n)
+    res.text("Agent overhead = the daemon's duration of a migration (job handed to a "
+             "worker → outcome processed on the engine thread) minus the time spent inside "
+             "libvirt calls, from the daemon's log (ms resolution). Goal: median ≤ 5 ms.")
+    res.write()
 
 
 if __name__ == "__main__":

@@ -8,14 +8,13 @@
    poll-interval 100 ms: the time from the rename of a new temp*_input into
    place to the daemon's "VMs notified" log line (ms resolution), 50 times.
 
-    /usr/bin/python3 bench/monitor.py
-Prints a markdown section on stdout.
+    /usr/bin/python3 bench/monitor.py [--cpu-seconds S] [--rounds N] [--quick] [--json FILE]
+Prints a markdown section on stdout (and the figures as JSON with --json).
 """
+import argparse
 import datetime
 import os
-import re
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from vmhtest import Vmhealthd, VMH_NS  # noqa: E402
+import benchlib  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -85,28 +85,43 @@ def latency(root, n=50):
 
 
 def main():
+    ap = benchlib.add_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    ap.add_argument("--cpu-seconds", type=float, help="CPU measured over S s (30; quick 3)")
+    ap.add_argument("--rounds", type=int, help="latency samples (50; quick 10)")
+    a = ap.parse_args()
+    seconds = a.cpu_seconds or (3 if a.quick else 30)
+    rounds = a.rounds or (10 if a.quick else 50)
+    res = benchlib.Results("monitor", a, {"cpu_seconds": seconds, "rounds": rounds,
+                                          "sensors": 64, "edac_controllers": 2,
+                                          "poll_interval_ms": 100})
     tmp = tempfile.mkdtemp(prefix="vmh-bench-mon-")
     try:
         empty, full = os.path.join(tmp, "empty"), os.path.join(tmp, "full")
         tree(empty, 0)
         tree(full, 64)
-        base = cpu_over(empty)
-        busy = cpu_over(full)
-        lat = sorted(latency(full))
+        base = cpu_over(empty, seconds)
+        busy = cpu_over(full, seconds)
+        lat = latency(full, rounds)
     finally:
         shutil.rmtree(tmp, True)
-    p = lambda q: lat[int(q * (len(lat) - 1))]  # noqa: E731
-    print("### Fault detection\n")
-    print("| figure | goal | measured |")
-    print("|---|---|---|")
-    print("| CPU, 64 sensors + 2 EDAC controllers polled every 100 ms | ≤ 1 %% of a core | "
-          "%.2f %% (baseline without sensors %.2f %%) |" % (busy * 100, base * 100))
-    print("| sysfs change → fault raised and events emitted, poll 100 ms (p50 / p99, n=%d) | "
-          "≤ 120 ms | %.0f ms / %.0f ms |" % (len(lat), p(0.5), p(0.99)))
-    print("\nLatency is from the rename of the new value into place to the daemon's log line, "
-          "both on this machine's clock; it includes up to one poll interval of waiting. "
-          "The delivery to NETCONF subscribers and trap receivers comes on top and is "
-          "measured in their sections.\n")
+    cpu = res.figure("cpu", "CPU, 64 sensors + 2 EDAC controllers polled every 100 ms",
+                     "% of a core", value=busy * 100, goal=benchlib.goal("value", "<=", 1))
+    res.figure("cpu_baseline", "CPU, the same daemon without sensors", "% of a core",
+               value=base * 100)
+    f = res.figure("latency", "sysfs change → fault raised and its events emitted, poll 100 ms",
+                   "ms", samples=lat, goal=benchlib.goal("p99", "<=", 120))
+    res.table(["figure", "goal", "measured"], [
+        ["CPU, 64 sensors + 2 EDAC controllers polled every 100 ms (over %g s)" % seconds,
+         "≤ 1 % of a core",
+         "%.2f %% (the same daemon without sensors: %.2f %%)" % (cpu["value"], base * 100)],
+        ["sysfs change → fault raised and its events emitted, poll 100 ms (p50 / p99, n=%d)"
+         % f["n"], "≤ 120 ms", "%.0f ms / %.0f ms" % (f["median"], f["p99"])],
+    ], title="Fault detection")
+    res.text("Latency is from the rename of the new value into place to the daemon's log "
+             "line, both on this machine's clock; it includes up to one poll interval of "
+             "waiting. The delivery to NETCONF subscribers and trap receivers comes on top "
+             "and is measured in their sections.")
+    res.write()
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@
             with the VMs of a test-driver node XML (1 000 / 10 000 VMs)
   notif     report-fault RPC -> vm-abnormal at the client, p50/p99
 
-Usage: bench/netconf_bench.py [idle|get|notif ...] [--vms N]"""
+Usage: bench/netconf_bench.py [idle|get|notif ...] [--vms N ...] [--rounds R]
+           [--idle-seconds S] [--quick] [--json FILE]
+Prints what it measures as it goes, then a markdown table (and the figures as
+JSON with --json)."""
 import argparse
 import datetime
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +25,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import vmhtest  # noqa: E402
 import test_netconf as T  # noqa: E402
 from ncclient.xml_ import to_ele  # noqa: E402
+import benchlib  # noqa: E402
 
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -54,7 +57,7 @@ def daemon(keys, port, vm_health=None, unix_path=None):
     return d
 
 
-def bench_idle(keys, seconds):
+def bench_idle(keys, seconds, res):
     port = vmhtest.free_port()
     d = daemon(keys, port)
     try:
@@ -68,6 +71,9 @@ def bench_idle(keys, seconds):
             time.sleep(seconds)
             c1, t1 = cpu_seconds(d.pid), time.monotonic()
             out[n] = 100.0 * (c1 - c0) / (t1 - t0)
+            res.figure("idle_%d" % n, "idle daemon CPU, %d idle SSH sessions" % n, "% of a core",
+                       value=out[n], goal=benchlib.goal("value", "<=", 1) if n == 10 else None,
+                       section="idle")
             print("idle: %2d SSH sessions: %.2f %% of one core over %d s" % (n, out[n], seconds))
         for m in sessions:
             m.close_session()
@@ -82,9 +88,7 @@ def timeit(fn, n):
         t = time.perf_counter()
         fn()
         lat.append((time.perf_counter() - t) * 1000)
-    lat.sort()
-    return statistics.median(lat), lat[int(len(lat) * 0.9)], lat[min(len(lat) - 1,
-                                                                     int(len(lat) * 0.99))]
+    return lat
 
 
 def c_client():
@@ -98,7 +102,7 @@ def c_client():
     return out
 
 
-def bench_get(keys, vms, rounds):
+def bench_get(keys, vms, rounds, res):
     port = vmhtest.free_port()
     tmp = tempfile.mkdtemp(prefix="vmh-bench-node-")
     os.chmod(tmp, 0o755)
@@ -116,31 +120,42 @@ def bench_get(keys, vms, rounds):
             p = subprocess.run([client, sock, what, str(n), yang], capture_output=True, text=True)
             if p.returncode:
                 raise RuntimeError("C client: %s" % p.stderr)
-            r = p.stdout.split()
-            print("C client over UNIX socket, %s get, %d VMs: median %.2f ms, p90 %.2f ms"
-                  % ("one-leaf" if what == "leaf" else "full", vms, float(r[0]), float(r[1])))
+            lat = [float(x) for x in p.stdout.split()]
+            f = res.figure("get_%s_%d_c" % (what, vms), GET_LABEL[what] % vms
+                           + ", libnetconf2 C client, UNIX socket", "ms", samples=lat,
+                           goal=GET_GOAL[what], section="get")
+            print("C client over UNIX socket, %s get, %d VMs: median %.2f ms, p99 %.2f ms"
+                  % ("one-leaf" if what == "leaf" else "full", vms, f["median"], f["p99"]))
         m = T.connect(port, key=keys.admin_key)
         leaf = ("subtree", T.vmh("<statistics><faults-detected/></statistics>"))
         r = m.get(filter=("subtree", T.vmh("<host><name>a</name><state><vm-count/></state>"
                                            "</host>")))
         assert ">%d<" % vms in r.xml, r.xml[:500]
-        med, p90, _ = timeit(lambda: m.get(filter=leaf), rounds)
-        print("ncclient over SSH, one-leaf get, %d VMs: median %.2f ms, p90 %.2f ms"
-              % (vms, med, p90))
+        f = res.figure("get_leaf_%d_ncclient" % vms, GET_LABEL["leaf"] % vms
+                       + ", ncclient over SSH", "ms", samples=timeit(lambda: m.get(filter=leaf),
+                                                                     rounds),
+                       goal=GET_GOAL["leaf"], section="get")
+        print("ncclient over SSH, one-leaf get, %d VMs: median %.2f ms, p99 %.2f ms"
+              % (vms, f["median"], f["p99"]))
         nfull = max(5, rounds // 10)
         c0 = cpu_seconds(d.pid)
-        fmed, fp90, _ = timeit(lambda: m.get(), nfull)
+        lat = timeit(lambda: m.get(), nfull)
         cpu = (cpu_seconds(d.pid) - c0) * 1000 / nfull
-        print("ncclient over SSH, full get, %d VMs: median %.1f ms, p90 %.1f ms (%d bytes; "
-              "server CPU %.0f ms per get)" % (vms, fmed, fp90, len(m.get().xml), cpu))
+        size = len(m.get().xml)
+        f = res.figure("get_full_%d_ncclient" % vms, GET_LABEL["full"] % vms
+                       + ", ncclient over SSH", "ms", samples=lat, goal=GET_GOAL["full"],
+                       section="get")
+        f["server_cpu_ms"] = cpu
+        f["bytes"] = size
+        print("ncclient over SSH, full get, %d VMs: median %.1f ms, p99 %.1f ms (%d bytes; "
+              "server CPU %.0f ms per get)" % (vms, f["median"], f["p99"], size, cpu))
         m.close_session()
-        return med, p90, fmed, fp90
     finally:
         d.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def bench_notif(keys, rounds):
+def bench_notif(keys, rounds, res):
     port = vmhtest.free_port()
     d = daemon(keys, port)
     try:
@@ -164,39 +179,97 @@ def bench_notif(keys, rounds):
             fid = n.notification_xml.split("<fault-id>")[1].split("<")[0]
             ctl.dispatch(to_ele('<clear-fault xmlns="%s"><fault-id>%s</fault-id></clear-fault>'
                                 % (T.VMH_NS, fid)))
-            while sub.take_notification(timeout=0.2):
-                pass
-        tot = sorted(x[0] for x in lat)
-        evl = sorted(x[2] for x in lat)
+            # the fault's clearing ends the round: wait for its notification
+            while True:
+                n = sub.take_notification(timeout=5)
+                assert n is not None, "no fault-cleared for fault %s" % fid
+                if "fault-cleared" in n.notification_xml:
+                    break
+        tot = res.figure("notif_rpc", "`report-fault` sent → `vm-abnormal` received (ncclient, "
+                         "SSH)", "ms", samples=[x[0] for x in lat], section="notif")
+        rep = res.figure("notif_reply", "`report-fault` sent → its reply received (ncclient, "
+                         "SSH)", "ms", samples=[x[1] for x in lat], section="notif")
+        ev = res.figure("notif_event", "engine event (`eventTime`, 1 ms resolution) → "
+                        "`vm-abnormal` received (ncclient, SSH)", "ms",
+                        samples=[x[2] for x in lat], goal=benchlib.goal("p99", "<=", 10),
+                        section="notif")
         print("report-fault sent -> vm-abnormal received (%d rounds): p50 %.2f ms, p99 %.2f ms"
               " (the RPC reply alone: p50 %.2f ms)"
-              % (rounds, statistics.median(tot), tot[int(len(tot) * 0.99) - 1],
-                 statistics.median(x[1] for x in lat)))
+              % (rounds, tot["median"], tot["p99"], rep["median"]))
         print("engine event (eventTime, 1 ms resolution) -> received: p50 %.1f ms, p99 %.1f ms"
-              % (statistics.median(evl), evl[int(len(evl) * 0.99) - 1]))
-        return tot
+              % (ev["median"], ev["p99"]))
     finally:
         d.close()
 
 
+GET_LABEL = {"leaf": "`get` of one leaf (`statistics/faults-detected`), %d VMs",
+             "full": "full `get`, %d VMs"}
+GET_GOAL = {"leaf": benchlib.goal("median", "<=", 2),
+            "full": benchlib.goal("median", "<=", 150)}
+
+
+def summary(res, vms, idle_seconds):
+    fig = {f["key"]: f for f in res.figures}
+
+    def dist(key, digits):
+        f = fig.get(key)
+        if not f:
+            return ""
+        return "%.*f ms median, p99 %.*f" % (digits, f["median"], digits, f["p99"])
+    rows = []
+    for n in vms:
+        for what, digits in (("leaf", 2), ("full", 1)):
+            c, nc = "get_%s_%d_c" % (what, n), "get_%s_%d_ncclient" % (what, n)
+            if c not in fig:
+                continue
+            extra = ""
+            if "server_cpu_ms" in fig.get(nc, {}):
+                extra = " (%.0f kB, server CPU %.0f ms)" % (fig[nc]["bytes"] / 1000.0,
+                                                            fig[nc]["server_cpu_ms"])
+            g = GET_GOAL[what]
+            rows.append([GET_LABEL[what] % n, dist(c, digits), dist(nc, digits) + extra,
+                         "median ≤ %g ms" % g["value"]])
+    if "notif_rpc" in fig:
+        rows.append(["`report-fault` sent → `vm-abnormal` received", "",
+                     dist("notif_rpc", 1) + " (the RPC's own reply: median %.1f ms)"
+                     % fig["notif_reply"]["median"], ""])
+        rows.append(["engine event (`eventTime`) → `vm-abnormal` received", "",
+                     dist("notif_event", 1) + " (1 ms resolution)", "p99 ≤ 10 ms"])
+    if "idle_0" in fig:
+        rows.append(["idle daemon, 0 / 1 / 10 idle SSH sessions (%g s each)" % idle_seconds, "",
+                     " / ".join("%.2f %%" % fig["idle_%d" % n]["value"] for n in (0, 1, 10))
+                     + " of one core", "≤ 1 % with 10"])
+    res.table(["measurement", "C client, UNIX socket", "ncclient, SSH", "goal"], rows,
+              title="NETCONF")
+
+
 def main():
-    ap = argparse.ArgumentParser()
+    ap = benchlib.add_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
     ap.add_argument("what", nargs="*", default=["idle", "get", "notif"])
-    ap.add_argument("--vms", type=int, nargs="*", default=[1000, 10000])
-    ap.add_argument("--idle-seconds", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=200)
+    ap.add_argument("--vms", type=int, nargs="*", help="VMs for get (1000 10000; quick 100)")
+    ap.add_argument("--idle-seconds", type=float, help="each idle measurement (30; quick 2)")
+    ap.add_argument("--rounds", type=int, help="requests per measurement (200; quick 20)")
     a = ap.parse_args()
+    vms = a.vms or ([100] if a.quick else [1000, 10000])
+    idle = a.idle_seconds or (2 if a.quick else 30)
+    rounds = a.rounds or (20 if a.quick else 200)
+    res = benchlib.Results("netconf_bench", a, {"what": a.what, "vms": vms,
+                                                "idle_seconds": idle, "rounds": rounds,
+                                                "full_get_rounds": max(5, rounds // 10)})
     keys = T.Keys()
     try:
         if "idle" in a.what:
-            bench_idle(keys, a.idle_seconds)
+            bench_idle(keys, idle, res)
         if "get" in a.what:
-            for n in a.vms:
-                bench_get(keys, n, a.rounds)
+            for n in vms:
+                bench_get(keys, n, rounds, res)
         if "notif" in a.what:
-            bench_notif(keys, a.rounds)
+            bench_notif(keys, rounds, res)
     finally:
         keys.close()
+    print()
+    summary(res, vms, idle)
+    res.write()
 
 
 if __name__ == "__main__":

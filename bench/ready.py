@@ -11,18 +11,17 @@ turn and measures:
     view, SSH both ways included);
   - the daemon's own time from the RPC's log line to "migrating from" (ms).
 
-    /usr/bin/python3 bench/ready.py [N]        (default 50)
-Prints a markdown section on stdout.
+    /usr/bin/python3 bench/ready.py [N] [--quick] [--json FILE]   (default 50; quick 10)
+Prints a markdown section on stdout (and the figures as JSON with --json).
 """
+import argparse
 import datetime
 import os
 import re
 import shutil
-import statistics
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
@@ -31,6 +30,7 @@ from vmhtest import Vmhealthd, VMH_NS  # noqa: E402
 import test_netconf  # noqa: E402
 import ncclient.transport.ssh  # noqa: E402
 from ncclient.xml_ import to_ele  # noqa: E402
+import benchlib  # noqa: E402
 
 ncclient.transport.ssh.TICK = 0.001
 
@@ -48,7 +48,11 @@ def node_xml(path, n):
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    ap = benchlib.add_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    ap.add_argument("n", type=int, nargs="?", help="VMs, one migration-ready each (50; quick 10)")
+    a = ap.parse_args()
+    n = a.n or (10 if a.quick else 50)
+    res = benchlib.Results("ready", a, {"vms": n})
     tmp = tempfile.mkdtemp(prefix="vmh-bench-ready-")
     keys = test_netconf.Keys()
     try:
@@ -111,18 +115,21 @@ def main():
         keys.close()
         shutil.rmtree(tmp, True)
 
-    def p(values, q):
-        v = sorted(values)
-        return v[int(q * (len(v) - 1))]
-    print("### migration-ready → migration started (n=%d, ncclient TICK=0.001, SSH)\n" % n)
-    print("| figure | p50 | p99 | goal |")
-    print("|---|---|---|---|")
-    print("| RPC sent → `<ok/>` received | %.1f ms | %.1f ms | |" % (p(rpc_ms, .5), p(rpc_ms, .99)))
-    print("| RPC sent → `vm-migration-started` received | %.1f ms | %.1f ms | ≤ 10 ms |"
-          % (p(started_ms, .5), p(started_ms, .99)))
-    print("| daemon: RPC logged → migration started logged (1 ms resolution) | %.0f ms | %.0f ms | |"
-          % (p(engine_ms, .5), p(engine_ms, .99)))
-    print()
+    rpc = res.figure("rpc", "`migration-ready` sent → `<ok/>` received (ncclient, SSH)", "ms",
+                     samples=rpc_ms)
+    st = res.figure("started", "`migration-ready` sent → `vm-migration-started` received "
+                    "(ncclient, SSH)", "ms", samples=started_ms,
+                    goal=benchlib.goal("p99", "<=", 10))
+    en = res.figure("engine", "daemon: `migration-ready` logged → migration started logged "
+                    "(1 ms resolution)", "ms", samples=engine_ms)
+    res.table(["figure", "p50", "p99", "goal"], [
+        ["RPC sent → `<ok/>` received", "%.1f ms" % rpc["median"], "%.1f ms" % rpc["p99"], ""],
+        ["RPC sent → `vm-migration-started` received", "%.1f ms" % st["median"],
+         "%.1f ms" % st["p99"], "≤ 10 ms"],
+        ["daemon: RPC logged → migration started logged (1 ms resolution)",
+         "%.0f ms" % en["median"], "%.0f ms" % en["p99"], ""],
+    ], title="migration-ready → migration started (n=%d, ncclient TICK=0.001, SSH)" % n)
+    res.write()
 
 
 if __name__ == "__main__":

@@ -20,12 +20,13 @@ answering both.
 Then a storm: a host with M VMs lost at once (its libvirtd stopped), M
 vmhVmAbnormal in one burst.
 
-    /usr/bin/python3 bench/snmp_trap_latency.py [N [M]]
-Prints a markdown section on stdout.
+    /usr/bin/python3 bench/snmp_trap_latency.py [N [M]] [--quick] [--json FILE]
+        (default N 200, M 1000; quick: 20, 100)
+Prints a markdown section on stdout (and the figures as JSON with --json).
 """
+import argparse
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,10 +36,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import vmhtest  # noqa: E402
-from vmhtest import Libvirtd, Vmhealthd, VMH_NS, VHA_NS  # noqa: E402
+from vmhtest import Libvirtd, Vmhealthd  # noqa: E402
 from test_snmp import SnmpTrapd, TRAPD_ENGINE, target, config as snmp_config  # noqa: E402
 
 import libvirt  # noqa: E402
+import benchlib  # noqa: E402
 
 
 class LiveTrapd(SnmpTrapd):
@@ -75,11 +77,6 @@ def node_xml(path, n):
                     "<uuid>e0000000-0000-4000-8000-%012d</uuid><memory>65536</memory>"
                     "<vcpu>1</vcpu><os><type>hvm</type></os></domain>\n" % (i, i))
         f.write("</node>\n")
-
-
-def pct(values, p):
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
 
 
 def run(n, kind):
@@ -142,23 +139,38 @@ def storm(n):
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    print("### Event -> notification (%d vmhVmAbnormal, one at a time)\n" % n)
-    print("| target | agent's own p50 | p99 | max | crash call -> snmptrapd p50 | p99 |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for kind in ("v2c trap", "v3 inform (authPriv)"):
+    ap = benchlib.add_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    ap.add_argument("n", type=int, nargs="?", help="VMs crashed one at a time (200; quick 20)")
+    ap.add_argument("m", type=int, nargs="?", help="VMs of the storm (1000; quick 100)")
+    a = ap.parse_args()
+    n = a.n or (20 if a.quick else 200)
+    m = a.m or (100 if a.quick else 1000)
+    res = benchlib.Results("snmp_trap_latency", a, {"events": n, "storm_vms": m})
+    rows = []
+    for key, kind in (("v2c", "v2c trap"), ("v3inform", "v3 inform (authPriv)")):
         own, e2e = run(n, kind)
         if len(own) != n:
             raise RuntimeError("%d agent timings for %d events" % (len(own), n))
-        print("| %s | %.3f ms | %.3f ms | %.3f ms | %.2f ms | %.2f ms |"
-              % (kind, statistics.median(own), pct(own, 99), max(own),
-                 statistics.median(e2e), pct(e2e, 99)))
-    m = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+        fo = res.figure("own_%s" % key, "event → %s written, the agent's own time" % kind, "ms",
+                        samples=own, goal=benchlib.goal("p99", "<=", 10))
+        fe = res.figure("e2e_%s" % key, "crash call → %s printed by snmptrapd" % kind, "ms",
+                        samples=e2e)
+        rows.append([kind, "%.3f ms" % fo["median"], "%.3f ms" % fo["p99"], "%.3f ms" % fo["max"],
+                     "%.2f ms" % fe["median"], "%.2f ms" % fe["p99"]])
+    res.table(["target", "agent's own p50", "p99", "max", "crash call → snmptrapd p50", "p99"],
+              rows, title="Event → notification (%d vmhVmAbnormal, one at a time)" % n)
     first, last, own = storm(m)
-    print("\nStorm: a host with %d VMs lost (libvirtd stopped): first trap at snmptrapd "
-          "%.1f ms after the stop, last %.1f ms; agent's own time per trap p50 %.3f ms, "
-          "p99 %.3f ms, max %.3f ms (queueing behind the burst included)."
-          % (m, first, last, statistics.median(own), pct(own, 99), max(own)))
+    res.figure("storm_first", "host with %d VMs lost → first trap at snmptrapd" % m, "ms",
+               value=first, section="storm")
+    res.figure("storm_last", "host with %d VMs lost → last trap at snmptrapd" % m, "ms",
+               value=last, section="storm")
+    fo = res.figure("storm_own", "storm of %d traps: the agent's own time per trap" % m, "ms",
+                    samples=own, section="storm")
+    res.text("Storm: a host with %d VMs lost (libvirtd stopped): first trap at snmptrapd "
+             "%.1f ms after the stop, last %.1f ms; agent's own time per trap p50 %.3f ms, "
+             "p99 %.3f ms, max %.3f ms (queueing behind the burst included)."
+             % (m, first, last, fo["median"], fo["p99"], fo["max"]))
+    res.write()
 
 
 if __name__ == "__main__":

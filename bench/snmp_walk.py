@@ -1,23 +1,35 @@
 #!/usr/bin/python3
-"""SNMP walk cost and memory per row on the real daemon.
+"""SNMP walk cost and memory per row on the real daemon, and net-snmp's own
+snmpd walking a native table of the same size for comparison.
 
 1. `snmpbulkwalk` of vmhVmTable (9 columns) at 1 000 and 10 000 VMs, with
-   max-repetitions 10 (the tool's default) and 50, median of 5 runs (wall
-   time of the tool, its start included; output to /dev/null):
+   max-repetitions 10 (the tool's default) and 50, 5 runs each (wall time
+   of the tool, its start included; output to /dev/null):
    - embedded: the daemon's own master agent on 127.0.0.1;
    - AgentX: a private snmpd on 127.0.0.1, the daemon its subagent over a
      UNIX socket.
 2. Memory per row: the daemon's RSS (VmRSS) watching 10 000 VMs minus
    watching 1 VM, over 9 999, after a full walk.
+3. The peer: a private snmpd (its own config and persistent directory in a
+   temp dir, -C, never /etc/snmp or /var/lib/snmp) in a private network
+   namespace (unshare -n) whose main routing table holds as many routes as
+   the largest vmhVmTable walked; the same snmpbulkwalk of IP-FORWARD-MIB's
+   inetCidrRouteTable (11 columns), run in that namespace through nsenter.
+   Without a network namespace (no CAP_SYS_ADMIN, or no iproute2), the
+   whole tree snmpd serves natively is walked instead, and the results say
+   so.
 
 The VMs are shut-off domains of a test-driver node XML served by a private
 libvirtd (so that libvirt's own domain objects are not in the daemon).
 
-    /usr/bin/python3 bench/snmp_walk.py [ROWS ...]
-Prints a markdown section on stdout.
+    /usr/bin/python3 bench/snmp_walk.py [ROWS ...] [--runs R] [--mem-rows M]
+                                        [--quick] [--json FILE]
+        (default ROWS 1000 10000, R 5, M 10000; quick: ROWS 300, R 2, M 1000)
+Prints a markdown section on stdout (and the figures as JSON with --json).
 """
+import argparse
 import os
-import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,8 +41,11 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import vmhtest  # noqa: E402
 from vmhtest import Libvirtd, Vmhealthd  # noqa: E402
 from test_snmp import Snmpd, TOOLS, VM_ENTRY, config  # noqa: E402
+import benchlib  # noqa: E402
 
-RUNS = 5
+VM_COLUMNS = 9
+INET_CIDR_ROUTE_ENTRY = ".1.3.6.1.2.1.4.24.7.1"  # IP-FORWARD-MIB::inetCidrRouteEntry
+INET_CIDR_ROUTE_COLUMNS = 11
 
 
 def node_xml(path, n):
@@ -55,10 +70,10 @@ def rss_kib(pid):
     return 0
 
 
-def walk(agent, reps):
+def walk(agent, reps, oid=VM_ENTRY, prefix=(), env=None):
     t0 = time.monotonic()
-    r = subprocess.run(["snmpbulkwalk", "-v2c", "-c", "public", "-On", "-Oq", "-t", "10",
-                        "-Cr%d" % reps, agent, VM_ENTRY], env=TOOLS.env,
+    r = subprocess.run([*prefix, "snmpbulkwalk", "-v2c", "-c", "public", "-On", "-Oq", "-t", "10",
+                        "-Cr%d" % reps, agent, oid], env=env or TOOLS.env,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     dt = time.monotonic() - t0
     if r.returncode != 0:
@@ -66,14 +81,112 @@ def walk(agent, reps):
     return dt, r.stdout.count("\n")
 
 
-def timed(agent, reps, rows):
+def timed(agent, reps, varbinds, runs, **kw):
+    """runs walks; the wall time of each, in s.  Each must return `varbinds`."""
     times = []
-    for _ in range(RUNS):
-        dt, n = walk(agent, reps)
-        if n != rows * 9:
-            raise RuntimeError("walk returned %d varbinds, expected %d" % (n, rows * 9))
+    for _ in range(runs):
+        dt, n = walk(agent, reps, **kw)
+        if n != varbinds:
+            raise RuntimeError("walk returned %d varbinds, expected %d" % (n, varbinds))
         times.append(dt)
-    return statistics.median(times)
+    return times
+
+
+class NativeSnmpd:
+    """net-snmp's snmpd serving what it serves natively, in a private network
+    namespace whose routing table holds `routes` routes (so that
+    inetCidrRouteTable has that many rows), on 127.0.0.1 of that namespace.
+    Its configuration and persistent directory are in a temp dir.  Falls
+    back to the host's namespace (and then the routes are not made) when a
+    namespace cannot be created; `netns` says which."""
+
+    def __init__(self, routes):
+        self.routes = routes
+        self.dir = tempfile.mkdtemp(prefix="vmh-bench-snmpd-")
+        self.port = vmhtest.free_port("udp")
+        self.env = dict(os.environ, SNMPCONFPATH=self.dir,
+                        SNMP_PERSISTENT_DIR=os.path.join(self.dir, "persist"), MIBS="")
+        with open(os.path.join(self.dir, "snmpd.conf"), "w") as f:
+            f.write("rocommunity public 127.0.0.1\n")
+        with open(os.path.join(self.dir, "routes"), "w") as f:
+            for i in range(routes):
+                f.write("route add 10.%d.%d.0/24 dev lo\n" % (i // 256 % 256, i % 256))
+        self.proc = None
+        self.netns = False
+
+    def _snmpd(self):
+        return ["snmpd", "-f", "-C", "-c", os.path.join(self.dir, "snmpd.conf"), "-Lf",
+                os.path.join(self.dir, "snmpd.log"), "-I", "-smux", "-p",
+                os.path.join(self.dir, "pid"), "udp:127.0.0.1:%d" % self.port]
+
+    def start(self):
+        probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
+        self.netns = probe.returncode == 0 and shutil.which("ip") is not None
+        if self.netns:
+            # setpriv, unshare and sh each exec the next: proc.pid is snmpd's
+            script = ('ip link set lo up && ip -batch "$1" && shift && exec "$@"')
+            argv = ["setpriv", "--pdeathsig", "SIGKILL", "unshare", "-n", "sh", "-c", script,
+                    "sh", os.path.join(self.dir, "routes")] + self._snmpd()
+        else:
+            argv = ["setpriv", "--pdeathsig", "SIGKILL"] + self._snmpd()
+        self.proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.STDOUT)
+        vmhtest.wait_for(lambda: self._answers(), timeout=30, interval=0.1,
+                         what="the native snmpd answering")
+        return self
+
+    @property
+    def prefix(self):
+        """What runs a tool inside snmpd's network namespace."""
+        if not self.netns:
+            return ()
+        return ("nsenter", "--net=/proc/%d/ns/net" % self.proc.pid)
+
+    @property
+    def agent(self):
+        return "127.0.0.1:%d" % self.port
+
+    def _answers(self):
+        if self.proc.poll() is not None:
+            with open(os.path.join(self.dir, "snmpd.log"), errors="replace") as f:
+                raise RuntimeError("snmpd exited:\n" + f.read()[-2000:])
+        r = subprocess.run([*self.prefix, "snmpget", "-v2c", "-c", "public", "-t", "0.2", "-r",
+                            "0", self.agent, ".1.3.6.1.2.1.1.3.0"], env=self.env,
+                           capture_output=True)
+        return r.returncode == 0
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def native(rows, runs):
+    """The peer's walk: {"table", "varbinds", "columns", "netns", "r10", "r50"}."""
+    with NativeSnmpd(rows) as snmpd:
+        kw = dict(prefix=snmpd.prefix, env=snmpd.env)
+        if snmpd.netns:
+            oid, table, columns = INET_CIDR_ROUTE_ENTRY, "inetCidrRouteTable", \
+                INET_CIDR_ROUTE_COLUMNS
+        else:
+            oid, table, columns = ".1", "everything snmpd serves (no network namespace)", None
+        _, varbinds = walk(snmpd.agent, 50, oid=oid, **kw)  # warm: snmpd loads its cache
+        out = {"table": table, "varbinds": varbinds, "columns": columns, "netns": snmpd.netns}
+        for reps in (10, 50):
+            out["r%d" % reps] = timed(snmpd.agent, reps, varbinds, runs, oid=oid, **kw)
+        return out
 
 
 def daemon(lv_uri, rows, port=None, agentx=None):
@@ -85,13 +198,21 @@ def daemon(lv_uri, rows, port=None, agentx=None):
 
 
 def main():
-    sizes = [int(a) for a in sys.argv[1:]] or [1000, 10000]
+    ap = benchlib.add_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    ap.add_argument("rows", type=int, nargs="*", help="VMs walked (1000 10000; quick 300)")
+    ap.add_argument("--runs", type=int, help="walks per figure (5; quick 2)")
+    ap.add_argument("--mem-rows", type=int, help="VMs for the memory figure (10000; quick 1000)")
+    a = ap.parse_args()
+    sizes = a.rows or ([300] if a.quick else [1000, 10000])
+    runs = a.runs or (2 if a.quick else 5)
+    mem_rows = a.mem_rows or (1000 if a.quick else 10000)
+    res = benchlib.Results("snmp_walk", a, {"rows": sizes, "runs": runs, "mem_rows": mem_rows})
     work = tempfile.mkdtemp(prefix="vmh-bench-snmp-")
     os.chmod(work, 0o755)  # libvirtd runs as nobody and reads the node XML
-    results = []
+    walks = {}  # (rows, kind, reps) -> [s]
     mem = {}
     with Libvirtd("bench-snmp", idle_timeout=0) as lv:
-        for rows in sorted(set(sizes + [1, 10000])):
+        for rows in sorted(set(sizes + [1, mem_rows])):
             path = os.path.join(work, "node-%d.xml" % rows)
             node_xml(path, rows)
             os.chmod(path, 0o644)
@@ -102,8 +223,8 @@ def main():
                 walk(agent, 50)  # warm: first snapshot view
                 mem[rows] = rss_kib(d.pid)
                 if rows in sizes:
-                    results.append((rows, "embedded", timed(agent, 10, rows),
-                                    timed(agent, 50, rows)))
+                    for reps in (10, 50):
+                        walks[rows, "embedded", reps] = timed(agent, reps, rows * VM_COLUMNS, runs)
             finally:
                 d.close()
             if rows not in sizes:
@@ -112,24 +233,99 @@ def main():
                 d = daemon(lv.uri_for(path), rows, agentx=snmpd.socket)
                 try:
                     agent = "127.0.0.1:%d" % snmpd.port
-                    vmhtest.wait_for(lambda: walk(agent, 50)[1] == rows * 9, timeout=30,
+                    vmhtest.wait_for(lambda: walk(agent, 50)[1] == rows * VM_COLUMNS, timeout=30,
                                      what="subagent registered")
-                    results.append((rows, "AgentX (snmpd)", timed(agent, 10, rows),
-                                    timed(agent, 50, rows)))
+                    for reps in (10, 50):
+                        walks[rows, "agentx", reps] = timed(agent, reps, rows * VM_COLUMNS, runs)
                 finally:
                     d.close()
-    per_row = (mem[10000] - mem[1]) * 1024.0 / 9999
-
-    print("### snmpbulkwalk of vmhVmTable (9 columns)\n")
-    print("| rows | agent | snmpbulkwalk -Cr10 | -Cr50 | varbinds/s (-Cr50) |")
-    print("| ---: | --- | ---: | ---: | ---: |")
-    for rows, kind, t10, t50 in results:
-        print("| %d | %s | %.3f s | %.3f s | %.0fk |"
-              % (rows, kind, t10, t50, rows * 9 / t50 / 1000))
-    print("\nDaemon RSS: %.1f MiB with 1 VM, %.1f MiB with 10 000 VMs: %.0f bytes per VM "
-          "(engine state, snapshot and its strings; the MIB keeps no copy)."
-          % (mem[1] / 1024.0, mem[10000] / 1024.0, per_row))
     subprocess.run(["rm", "-rf", work])
+    peer = native(max(sizes), runs)
+
+    kinds = {"embedded": "embedded", "agentx": "AgentX (snmpd)"}
+    rows_out = []
+    fig = {}
+    for rows in sizes:
+        for kind in ("embedded", "agentx"):
+            for reps in (10, 50):
+                g = None
+                if rows == 10000 and kind == "embedded" and reps == 50:
+                    g = benchlib.goal("median", "<=", 0.5)
+                fig[rows, kind, reps] = res.figure(
+                    "walk_%d_%s_r%d" % (rows, kind, reps),
+                    "snmpbulkwalk -Cr%d of vmhVmTable, %d rows, %s" % (reps, rows, kinds[kind]),
+                    "s", samples=walks[rows, kind, reps], goal=g, section="walk",
+                    summary=reps == 50)
+            t10, t50 = fig[rows, kind, 10]["median"], fig[rows, kind, 50]["median"]
+            rows_out.append(["%d" % rows, kinds[kind], "%.3f s" % t10, "%.3f s" % t50,
+                             "%.0fk" % (rows * VM_COLUMNS / t50 / 1000)])
+        ratio = fig[rows, "agentx", 50]["median"] / fig[rows, "embedded", 50]["median"]
+        res.figure("agentx_ratio_%d" % rows, "AgentX walk time ÷ embedded, -Cr50, %d rows" % rows,
+                   "×", value=ratio,
+                   goal=benchlib.goal("value", "<=", 3) if rows == 10000 else None,
+                   section="walk")
+    res.table(["rows", "agent", "snmpbulkwalk -Cr10 (median)", "-Cr50 (median)",
+               "varbinds/s (-Cr50)"], rows_out,
+              title="snmpbulkwalk of vmhVmTable (9 columns), median of %d runs" % runs)
+    per_row = (mem[mem_rows] - mem[1]) * 1024.0 / (mem_rows - 1)
+    res.figure("rss_per_vm", "daemon RSS per VM watched (%d VMs minus 1)" % mem_rows, "bytes",
+               value=per_row, section="memory")
+    res.text("Daemon RSS: %.1f MiB with 1 VM, %.1f MiB with %d VMs: %.0f bytes per VM "
+             "(engine state, snapshot and its strings; the MIB keeps no copy)."
+             % (mem[1] / 1024.0, mem[mem_rows] / 1024.0, mem_rows, per_row))
+
+    # the peer, side by side
+    big = max(sizes)
+    vb = peer["varbinds"]
+    rate = {}
+    for reps in (10, 50):
+        f = res.figure("snmpd_native_r%d" % reps, "snmpbulkwalk -Cr%d of snmpd's %s, %d varbinds"
+                       % (reps, peer["table"], vb), "s", samples=peer["r%d" % reps],
+                       section="peer", summary=reps == 50)
+        rate["snmpd", reps] = vb / f["median"]
+        for kind in ("embedded", "agentx"):
+            rate[kind, reps] = big * VM_COLUMNS / fig[big, kind, reps]["median"]
+    res.figure("peer_ratio_embedded", "embedded walk rate ÷ snmpd's native walk rate "
+               "(varbinds/s, -Cr50, %d rows)" % big, "×",
+               value=rate["embedded", 50] / rate["snmpd", 50],
+               goal=benchlib.goal("value", ">=", 1) if big == 10000 else None, section="peer")
+    res.figure("peer_ratio_agentx", "AgentX walk rate ÷ snmpd's native walk rate "
+               "(varbinds/s, -Cr50, %d rows)" % big, "×",
+               value=rate["agentx", 50] / rate["snmpd", 50], section="peer")
+    peer_rows = []
+    cols = peer["columns"]
+    for who, table, n_vb, n_rows, ncols in (
+            ("snmpd %s, native" % version("snmpd"), peer["table"], vb,
+             vb // cols if cols else None, cols),
+            ("vmhealthd, embedded", "vmhVmTable", big * VM_COLUMNS, big, VM_COLUMNS),
+            ("vmhealthd, AgentX subagent of snmpd", "vmhVmTable", big * VM_COLUMNS, big,
+             VM_COLUMNS)):
+        key = "snmpd" if who.startswith("snmpd") else (
+            "embedded" if "embedded" in who else "agentx")
+        cells = [who, table, "%d" % n_rows if n_rows else "—", "%d" % ncols if ncols else "—",
+                 "%d" % n_vb]
+        for reps in (10, 50):
+            cells.append("%.0fk" % (rate[key, reps] / 1000))
+        if n_rows:
+            cells.append("%.0fk" % (rate[key, 50] / ncols / 1000))
+        else:
+            cells.append("—")
+        cells.append("%.2f×" % (rate[key, 50] / rate["snmpd", 50]))
+        peer_rows.append(cells)
+    res.table(["agent", "table", "rows", "columns", "varbinds", "varbinds/s -Cr10",
+               "varbinds/s -Cr50", "rows/s -Cr50", "rate ÷ snmpd (-Cr50)"], peer_rows,
+              title="Side by side: net-snmp's snmpd walking a native table", peer=True)
+    if not peer["netns"]:
+        res.text("**No network namespace could be created here**, so snmpd could not be given "
+                 "%d routes: the snmpd row is a walk of everything it serves natively on this "
+                 "machine (%d varbinds), not a table of comparable size." % (big, vb), peer=True)
+    res.write()
+
+
+def version(pkg):
+    r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg], capture_output=True,
+                       text=True)
+    return r.stdout.split("+")[0] if r.returncode == 0 else ""
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ last vm-abnormal received by an ncclient subscriber (SSH, TICK = 0.001) and
 to the last vmhVmAbnormal logged by snmptrapd (v2c traps).  The host is
 libvirt's in-process test driver with N small domains; poll-interval 100 ms.
 
-    /usr/bin/python3 bench/storm.py [N]
-Prints a markdown section on stdout.
+    /usr/bin/python3 bench/storm.py [N] [--quick] [--json FILE]   (quick: 100 VMs)
+Prints a markdown section on stdout (and the figures as JSON with --json).
 """
+import argparse
 import os
 import shutil
 import sys
@@ -21,12 +22,17 @@ from vmhtest import Vmhealthd, VMH_NS, VHA_NS  # noqa: E402
 import test_netconf  # noqa: E402
 from test_snmp import SnmpTrapd  # noqa: E402
 import ncclient.transport.ssh  # noqa: E402
+import benchlib  # noqa: E402
 
 ncclient.transport.ssh.TICK = 0.001
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    ap = benchlib.add_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    ap.add_argument("n", type=int, nargs="?", help="VMs on the faulty host (1000; quick 100)")
+    a = ap.parse_args()
+    n = a.n or (100 if a.quick else 1000)
+    res = benchlib.Results("storm", a, {"vms": n})
     tmp = tempfile.mkdtemp(prefix="vmh-bench-storm-")
     keys = test_netconf.Keys()
     trapd = SnmpTrapd().start()
@@ -85,15 +91,20 @@ def main():
         trapd.close()
         keys.close()
         shutil.rmtree(tmp, True)
-    print("### A host fault with %d VMs\n" % n)
-    print("| figure | goal | measured |")
-    print("|---|---|---|")
-    print("| sysfs change → last of %d `vm-abnormal` at an ncclient subscriber | ≤ 1 s | %.2f s |"
-          % (n, got["nc"] - t0))
-    print("| sysfs change → last of %d `vmhVmAbnormal` logged by snmptrapd | ≤ 1 s | %.2f s |"
-          % (n, (got["traps"] or float("nan")) - t0))
-    print("\nBoth include up to one poll interval (100 ms) before the fault is seen. "
-          "Daemon log: `%s`\n" % line.split("] ", 1)[-1])
+    if got["traps"] is None:
+        raise SystemExit("snmptrapd did not log %d traps" % n)
+    nc = res.figure("netconf", "sysfs change → last of %d `vm-abnormal` at an ncclient "
+                    "subscriber" % n, "s", value=got["nc"] - t0,
+                    goal=benchlib.goal("value", "<=", 1))
+    tr = res.figure("traps", "sysfs change → last of %d `vmhVmAbnormal` logged by snmptrapd" % n,
+                    "s", value=got["traps"] - t0, goal=benchlib.goal("value", "<=", 1))
+    res.table(["figure", "goal", "measured"], [
+        [nc["label"], "≤ 1 s", "%.2f s" % nc["value"]],
+        [tr["label"], "≤ 1 s", "%.2f s" % tr["value"]],
+    ], title="A host fault with %d VMs" % n)
+    res.text("Both include up to one poll interval (100 ms) before the fault is seen. "
+             "Daemon log: `%s`" % line.split("] ", 1)[-1])
+    res.write()
 
 
 if __name__ == "__main__":
