@@ -79,6 +79,18 @@ def node_xml(path, n):
         f.write("</node>\n")
 
 
+def agent_times(d, n):
+    """The agent's own time of each of the n notifications, in ms, from its
+    debug lines (written just after the send: snmptrapd may print the
+    notification before the daemon logs it, so wait for all n)."""
+    def times():
+        found = re.findall(r"vmhVmAbnormal for \S+ sent to 1 targets, (\d+) us after the event",
+                           d.log_text())
+        return found if len(found) >= n else None
+    return [int(us) / 1000.0 for us in vmhtest.wait_for(times, timeout=10,
+                                                          what="%d agent timings" % n)]
+
+
 def run(n, kind):
     work = tempfile.mkdtemp(prefix="vmh-bench-lat-")
     os.chmod(work, 0o777)
@@ -106,9 +118,7 @@ def run(n, kind):
                 e2e.append((trapd.arrivals[uuid] - t0) * 1000.0)
                 os.unlink(os.path.join(work, "core-%d" % i))
             conn.close()
-            own = [int(us) / 1000.0 for us in
-                   re.findall(r"vmhVmAbnormal for \S+ sent to 1 targets, (\d+) us after the event",
-                              d.log_text())]
+            own = agent_times(d, n)
     subprocess.run(["rm", "-rf", work])
     return own, e2e
 
@@ -131,9 +141,7 @@ def storm(n):
                              what="%d traps" % n)
             last = (max(trapd.arrivals.values()) - t0) * 1000.0
             first = (min(trapd.arrivals.values()) - t0) * 1000.0
-            own = [int(us) / 1000.0 for us in
-                   re.findall(r"vmhVmAbnormal for \S+ sent to 1 targets, (\d+) us after the event",
-                              d.log_text())]
+            own = agent_times(d, n)
     subprocess.run(["rm", "-rf", work])
     return first, last, own
 

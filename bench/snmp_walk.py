@@ -14,7 +14,10 @@ snmpd walking a native table of the same size for comparison.
    temp dir, -C, never /etc/snmp or /var/lib/snmp) in a private network
    namespace (unshare -n) whose main routing table holds as many routes as
    the largest vmhVmTable walked; the same snmpbulkwalk of IP-FORWARD-MIB's
-   inetCidrRouteTable (11 columns), run in that namespace through nsenter.
+   inetCidrRouteTable (11 columns), run in that namespace through nsenter,
+   each walk right after one of the largest vmhVmTable's embedded walks, so
+   that both see the same load (snmpd's cache of the table is filled by an
+   untimed walk first).
    Without a network namespace (no CAP_SYS_ADMIN, or no iproute2), the
    whole tree snmpd serves natively is walked instead, and the results say
    so.
@@ -173,20 +176,43 @@ class NativeSnmpd:
         return False
 
 
-def native(rows, runs):
-    """The peer's walk: {"table", "varbinds", "columns", "netns", "r10", "r50"}."""
-    with NativeSnmpd(rows) as snmpd:
-        kw = dict(prefix=snmpd.prefix, env=snmpd.env)
-        if snmpd.netns:
-            oid, table, columns = INET_CIDR_ROUTE_ENTRY, "inetCidrRouteTable", \
+class Native:
+    """The peer's walks, taken alternately with vmhealth's (walk_after())
+    so that a change of load on the machine hits both alike."""
+
+    def __init__(self, rows):
+        self.snmpd = NativeSnmpd(rows)
+        self.times = {10: [], 50: []}
+
+    def start(self):
+        s = self.snmpd.start()
+        self.kw = dict(prefix=s.prefix, env=s.env)
+        if s.netns:
+            self.oid, self.table, self.columns = INET_CIDR_ROUTE_ENTRY, "inetCidrRouteTable", \
                 INET_CIDR_ROUTE_COLUMNS
         else:
-            oid, table, columns = ".1", "everything snmpd serves (no network namespace)", None
-        _, varbinds = walk(snmpd.agent, 50, oid=oid, **kw)  # warm: snmpd loads its cache
-        out = {"table": table, "varbinds": varbinds, "columns": columns, "netns": snmpd.netns}
-        for reps in (10, 50):
-            out["r%d" % reps] = timed(snmpd.agent, reps, varbinds, runs, oid=oid, **kw)
-        return out
+            self.oid, self.table, self.columns = \
+                ".1", "everything snmpd serves (no network namespace)", None
+        self.warm()
+        return self
+
+    def warm(self):
+        """An untimed walk: snmpd (re)fills its cache of the table."""
+        _, self.varbinds = walk(self.snmpd.agent, 50, oid=self.oid, **self.kw)
+
+    def walk_after(self, reps):
+        self.times[reps] += timed(self.snmpd.agent, reps, self.varbinds, 1, oid=self.oid,
+                                  **self.kw)
+
+    def close(self):
+        self.snmpd.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
 
 def daemon(lv_uri, rows, port=None, agentx=None):
@@ -195,6 +221,19 @@ def daemon(lv_uri, rows, port=None, agentx=None):
     d.start()
     d.wait_log(r"host a: connected, %d domains" % rows, timeout=120)
     return d
+
+
+def alternate(agent, reps, varbinds, runs, peer):
+    """runs walks of vmhVmTable, each followed by one of the peer's (when
+    there is a peer)."""
+    times = []
+    if peer:
+        peer.warm()
+    for _ in range(runs):
+        times += timed(agent, reps, varbinds, 1)
+        if peer:
+            peer.walk_after(reps)
+    return times
 
 
 def main():
@@ -211,7 +250,8 @@ def main():
     os.chmod(work, 0o755)  # libvirtd runs as nobody and reads the node XML
     walks = {}  # (rows, kind, reps) -> [s]
     mem = {}
-    with Libvirtd("bench-snmp", idle_timeout=0) as lv:
+    big = max(sizes)
+    with Libvirtd("bench-snmp", idle_timeout=0) as lv, Native(big) as peer:
         for rows in sorted(set(sizes + [1, mem_rows])):
             path = os.path.join(work, "node-%d.xml" % rows)
             node_xml(path, rows)
@@ -224,7 +264,8 @@ def main():
                 mem[rows] = rss_kib(d.pid)
                 if rows in sizes:
                     for reps in (10, 50):
-                        walks[rows, "embedded", reps] = timed(agent, reps, rows * VM_COLUMNS, runs)
+                        walks[rows, "embedded", reps] = alternate(
+                            agent, reps, rows * VM_COLUMNS, runs, peer if rows == big else None)
             finally:
                 d.close()
             if rows not in sizes:
@@ -240,7 +281,6 @@ def main():
                 finally:
                     d.close()
     subprocess.run(["rm", "-rf", work])
-    peer = native(max(sizes), runs)
 
     kinds = {"embedded": "embedded", "agentx": "AgentX (snmpd)"}
     rows_out = []
@@ -275,12 +315,11 @@ def main():
              % (mem[1] / 1024.0, mem[mem_rows] / 1024.0, mem_rows, per_row))
 
     # the peer, side by side
-    big = max(sizes)
-    vb = peer["varbinds"]
+    vb = peer.varbinds
     rate = {}
     for reps in (10, 50):
         f = res.figure("snmpd_native_r%d" % reps, "snmpbulkwalk -Cr%d of snmpd's %s, %d varbinds"
-                       % (reps, peer["table"], vb), "s", samples=peer["r%d" % reps],
+                       % (reps, peer.table, vb), "s", samples=peer.times[reps],
                        section="peer", summary=reps == 50)
         rate["snmpd", reps] = vb / f["median"]
         for kind in ("embedded", "agentx"):
@@ -293,9 +332,9 @@ def main():
                "(varbinds/s, -Cr50, %d rows)" % big, "×",
                value=rate["agentx", 50] / rate["snmpd", 50], section="peer")
     peer_rows = []
-    cols = peer["columns"]
+    cols = peer.columns
     for who, table, n_vb, n_rows, ncols in (
-            ("snmpd %s, native" % version("snmpd"), peer["table"], vb,
+            ("snmpd %s, native" % version("snmpd"), peer.table, vb,
              vb // cols if cols else None, cols),
             ("vmhealthd, embedded", "vmhVmTable", big * VM_COLUMNS, big, VM_COLUMNS),
             ("vmhealthd, AgentX subagent of snmpd", "vmhVmTable", big * VM_COLUMNS, big,
@@ -315,7 +354,7 @@ def main():
     res.table(["agent", "table", "rows", "columns", "varbinds", "varbinds/s -Cr10",
                "varbinds/s -Cr50", "rows/s -Cr50", "rate ÷ snmpd (-Cr50)"], peer_rows,
               title="Side by side: net-snmp's snmpd walking a native table", peer=True)
-    if not peer["netns"]:
+    if not peer.snmpd.netns:
         res.text("**No network namespace could be created here**, so snmpd could not be given "
                  "%d routes: the snmpd row is a walk of everything it serves natively on this "
                  "machine (%d varbinds), not a table of comparable size." % (big, vb), peer=True)
