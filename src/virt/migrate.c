@@ -712,8 +712,7 @@ vmh_wait_inactive(struct vmh_migrate_job *job, uint64_t timeout_us)
             return 1;
         g_usleep(MIN(poll_us, start + timeout_us - t0));
         job->wait_us += vmh_now_us() - t0;
-        if (poll_us < VMH_MIGRATE_POLL_MAX_US)
-            poll_us *= 2;
+        poll_us = MIN(poll_us * 2, VMH_MIGRATE_POLL_MAX_US);
     }
 }
 
