@@ -172,18 +172,16 @@ vmh_wd(const struct lyd_node *rpc)
     return NC_WD_EXPLICIT;
 }
 
+/* Takes data over. */
 static struct nc_server_reply *
 vmh_reply_data(const struct lyd_node *rpc, struct lyd_node *data, NC_WD_MODE wd)
 {
-    struct lyd_node *out = NULL, *any = NULL;
+    char *text = vmh_nc_print_data(data, wd);
+    struct nc_server_reply *r;
 
-    if (lyd_dup_single(rpc, NULL, 0, &out) != LY_SUCCESS ||
-        lyd_new_any(out, NULL, "data", data, 1, LYD_ANYDATA_DATATREE, 1, &any) != LY_SUCCESS) {
-        lyd_free_all(out);
-        lyd_free_siblings(data);
-        return vmh_err(NC_ERR_OP_FAILED, NC_ERR_TYPE_APP, NULL, "cannot build the reply");
-    }
-    return nc_server_reply_data(out, wd, NC_PARAMTYPE_FREE);
+    lyd_free_siblings(data);
+    r = text ? vmh_nc_reply_text(rpc, text) : NULL;
+    return r ? r : vmh_err(NC_ERR_OP_FAILED, NC_ERR_TYPE_APP, NULL, "cannot build the reply");
 }
 
 /* Filters data (taken over) as the rpc's <filter> says. */
