@@ -41,4 +41,25 @@ int vmh_config_build(const struct lyd_node *tree, struct vmh_config **cfg);
 int vmh_state_build(const struct lyd_node *running, const struct vmh_snapshot *snap,
                     struct lyd_node **out);
 
+/* What vmh_state_build_parts() adds to the configuration (vmh_state_build():
+ * all of it). */
+enum vmh_state_part {
+    VMH_STATE_HOSTS = 1 << 0, /* host/state */
+    VMH_STATE_VMS = 1 << 1,
+    VMH_STATE_FAULTS = 1 << 2,
+    VMH_STATE_STATS = 1 << 3,
+    VMH_STATE_ALL = 0xf,
+    VMH_STATE_PRINTED = VMH_STATE_VMS | VMH_STATE_FAULTS | VMH_STATE_STATS,
+};
+int vmh_state_build_parts(const struct lyd_node *running, const struct vmh_snapshot *snap,
+                          unsigned parts, struct lyd_node **out);
+
+/* data (siblings, NULL for none) printed as XML with opts (LYD_PRINT_WD_*;
+ * always shrunk) and with vm-health's VMH_STATE_PRINTED parts written
+ * from snap: for data built without them, the same text as libyang prints
+ * for data built with them, without building ~15 nodes per VM.  *out is
+ * freed with free(). */
+int vmh_state_print(const struct ly_ctx *ctx, const struct lyd_node *data,
+                    const struct vmh_snapshot *snap, uint32_t opts, char **out);
+
 #endif

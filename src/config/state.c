@@ -171,6 +171,13 @@ int
 vmh_state_build(const struct lyd_node *running, const struct vmh_snapshot *snap,
                 struct lyd_node **out)
 {
+    return vmh_state_build_parts(running, snap, VMH_STATE_ALL, out);
+}
+
+int
+vmh_state_build_parts(const struct lyd_node *running, const struct vmh_snapshot *snap,
+                      unsigned parts, struct lyd_node **out)
+{
     const struct lyd_node *n;
     struct lyd_node *tree = NULL, *vh = NULL;
     const struct lys_module *mod;
@@ -194,13 +201,14 @@ vmh_state_build(const struct lyd_node *running, const struct vmh_snapshot *snap,
             goto error;
         lyd_insert_sibling(tree, vh, &tree);
     }
-    for (size_t i = 0; i < snap->n_hosts; i++)
+    for (size_t i = 0; (parts & VMH_STATE_HOSTS) && i < snap->n_hosts; i++)
         rc |= vmh_state_host(vh, mod, &snap->hosts[i]);
-    for (size_t i = 0; i < snap->n_vms; i++)
+    for (size_t i = 0; (parts & VMH_STATE_VMS) && i < snap->n_vms; i++)
         rc |= vmh_state_vm(vh, mod, &snap->vms[i]);
-    for (size_t i = 0; i < snap->n_faults; i++)
+    for (size_t i = 0; (parts & VMH_STATE_FAULTS) && i < snap->n_faults; i++)
         rc |= vmh_state_fault(vh, mod, &snap->faults[i]);
-    rc |= vmh_state_stats(vh, mod, &snap->stats);
+    if (parts & VMH_STATE_STATS)
+        rc |= vmh_state_stats(vh, mod, &snap->stats);
     if (rc)
         goto error;
     *out = tree;

@@ -124,10 +124,12 @@ char *vmh_acl_edit(struct vmh_nc_server *srv, const struct vmh_nc_session *s,
 int vmh_nc_ops_register(struct vmh_nc_server *srv);
 struct lyd_node *vmh_nc_monitoring_state(struct vmh_nc_server *srv);
 
-/* reply.c: data printed in one piece (with the with-defaults mode), NULL
- * on failure (logged); a reply with that text as its <data>, taking text
- * over, NULL on failure. */
-char *vmh_nc_print_data(const struct lyd_node *data, NC_WD_MODE wd);
+/* reply.c: data printed in one piece (with the with-defaults mode; with the
+ * vm, fault and statistics nodes of lists, see vmh_state_print(), unless
+ * NULL), NULL on failure (logged); a reply with that text as its <data>,
+ * taking text over, NULL on failure. */
+char *vmh_nc_print_data(const struct ly_ctx *ctx, const struct lyd_node *data,
+                        const struct vmh_snapshot *lists, NC_WD_MODE wd);
 struct nc_server_reply *vmh_nc_reply_text(const struct lyd_node *rpc, char *text);
 
 /* filter.c: RFC 6241 subtree filtering of data (siblings); returns a new

@@ -172,11 +172,13 @@ vmh_wd(const struct lyd_node *rpc)
     return NC_WD_EXPLICIT;
 }
 
-/* Takes data over. */
+/* Takes data over.  lists: the snapshot whose vm, fault and statistics
+ * nodes data was built without, to print them from (NULL: none). */
 static struct nc_server_reply *
-vmh_reply_data(const struct lyd_node *rpc, struct lyd_node *data, NC_WD_MODE wd)
+vmh_reply_data(const struct lyd_node *rpc, struct lyd_node *data, NC_WD_MODE wd,
+               const struct vmh_snapshot *lists)
 {
-    char *text = vmh_nc_print_data(data, wd);
+    char *text = vmh_nc_print_data(vmh_ops_srv->ctx, data, lists, wd);
     struct nc_server_reply *r;
 
     lyd_free_siblings(data);
@@ -308,11 +310,15 @@ vmh_op_get(struct lyd_node *rpc, struct nc_session *nc)
     struct vmh_snapshot *snap = NULL, part;
     const struct lyd_node *running;
     struct lyd_node *data = NULL, *mon;
-    struct nc_server_reply *err;
+    struct nc_server_reply *err, *r;
     struct vmh_get_needs need;
+    bool printed;
     int rc = 0;
 
     vmh_get_needs_of(rpc, &need);
+    /* Unfiltered and seen whole (nothing to prune): the VMs, faults and
+     * statistics are printed straight from the snapshot, not built. */
+    printed = need.vmh && !vmh_child(rpc, "filter") && vmh_sess(nc)->admin;
     if (need.vmh) {
         snap = vmh_engine_snapshot(srv->engine);
         part = *snap;
@@ -320,16 +326,18 @@ vmh_op_get(struct lyd_node *rpc, struct nc_session *nc)
         part.n_vms = need.vms ? part.n_vms : 0;
         part.n_faults = need.faults ? part.n_faults : 0;
         running = vmh_ds_read_begin(srv->ds, VMH_DS_RUNNING);
-        rc = vmh_state_build(running, &part, &data);
+        rc = vmh_state_build_parts(
+            running, &part, printed ? VMH_STATE_ALL & ~VMH_STATE_PRINTED : VMH_STATE_ALL, &data);
         vmh_ds_read_end(srv->ds);
-        vmh_snapshot_unref(snap);
         if (rc == 0 && srv->state_add && srv->state_add(srv->state_opaque, data) < 0) {
             lyd_free_siblings(data);
             rc = -1;
         }
     }
-    if (rc < 0)
+    if (rc < 0) {
+        vmh_snapshot_unref(snap);
         return vmh_err(NC_ERR_OP_FAILED, NC_ERR_TYPE_APP, NULL, "cannot build the state data");
+    }
     if (need.mon) {
         mon = vmh_nc_monitoring_state(srv);
         if (mon)
@@ -348,9 +356,12 @@ vmh_op_get(struct lyd_node *rpc, struct nc_session *nc)
     vmh_acl_prune(srv, vmh_sess(nc), &data);
     if ((err = vmh_apply_filter(rpc, &data))) {
         lyd_free_siblings(data);
+        vmh_snapshot_unref(snap);
         return err;
     }
-    return vmh_reply_data(rpc, data, vmh_wd(rpc));
+    r = vmh_reply_data(rpc, data, vmh_wd(rpc), printed ? snap : NULL);
+    vmh_snapshot_unref(snap);
+    return r;
 }
 
 static struct nc_server_reply *
@@ -376,7 +387,7 @@ vmh_op_get_config(struct lyd_node *rpc, struct nc_session *nc)
         lyd_free_siblings(data);
         return err;
     }
-    return vmh_reply_data(rpc, data, vmh_wd(rpc));
+    return vmh_reply_data(rpc, data, vmh_wd(rpc), NULL);
 }
 
 /* --- edit-config --- */

@@ -11,6 +11,7 @@
  * libnetconf2 frames and writes it at once. */
 #include "netconf/netconf_p.h"
 
+#include "config/config.h"
 #include "util/log.h"
 
 #include <libnetconf2/messages_server.h>
@@ -33,13 +34,17 @@ vmh_nc_wd_print_flag(NC_WD_MODE wd)
 }
 
 char *
-vmh_nc_print_data(const struct lyd_node *data, NC_WD_MODE wd)
+vmh_nc_print_data(const struct ly_ctx *ctx, const struct lyd_node *data,
+                  const struct vmh_snapshot *lists, NC_WD_MODE wd)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *f;
     LY_ERR rc = LY_SUCCESS;
 
+    if (lists)
+        return vmh_state_print(ctx, data, lists, vmh_nc_wd_print_flag(wd), &text) == 0 ? text
+                                                                                       : NULL;
     /* A FILE, not libyang's memory printer, which allocates for every
      * fragment and reallocates its buffer to the exact size each time. */
     f = open_memstream(&text, &len);
@@ -51,8 +56,7 @@ vmh_nc_print_data(const struct lyd_node *data, NC_WD_MODE wd)
         rc = lyd_print_file(f, lyd_first_sibling(data), LYD_XML,
                             LYD_PRINT_WITHSIBLINGS | LYD_PRINT_SHRINK | vmh_nc_wd_print_flag(wd));
     if (fclose(f) != 0 || rc != LY_SUCCESS) {
-        log_err("netconf", "cannot print a reply: %s",
-                rc ? ly_errmsg(LYD_CTX(data)) : "out of memory");
+        log_err("netconf", "cannot print a reply: %s", rc ? ly_errmsg(ctx) : "out of memory");
         free(text);
         return NULL;
     }

@@ -364,6 +364,103 @@ test_operational_tree_carries_snapshot_and_validates(void **state)
     lyd_free_siblings(tree);
 }
 
+/* vmh_state_print() writes vm, fault and statistics itself: its text must be
+ * what libyang prints for the nodes vmh_state_build() makes, in every
+ * with-defaults mode, with characters to escape, absent leaves, a leaf at
+ * its YANG default (migration/state none) and local time not UTC. */
+static void
+test_printed_lists_match_libyang(void **state)
+{
+    struct lyd_node *tree, *full, *part;
+    struct vmh_config *cfg;
+    struct vmh_vm_snap vms[] = {{.uuid = "6f1c2d3e-0000-4000-8000-00000000000a",
+                                 .name = "web <1> & \"co\" 'x'",
+                                 .host = "alpha",
+                                 .power = VMH_POWER_RUNNING,
+                                 .health = VMH_HEALTH_FAULTY,
+                                 .manager = "vnfm-epc",
+                                 .ppt = 10,
+                                 .ppt_source = VMH_PPT_VM_ASSIGNMENT,
+                                 .memory_kib = 1024,
+                                 .vcpus = 1,
+                                 .migration = VMH_MIG_PENDING,
+                                 .deadline_ms = 1700000060123,
+                                 .target_host = "zeta",
+                                 .migration_error = "a]]>b\n<c>"},
+                                {.uuid = "6f1c2d3e-0000-4000-8000-00000000000b",
+                                 .name = "",
+                                 .host = "zeta",
+                                 .power = VMH_POWER_SHUTOFF,
+                                 .health = VMH_HEALTH_NORMAL,
+                                 .ppt_source = VMH_PPT_DEFAULT}};
+    struct vmh_fault_snap faults[] = {{.id = 7,
+                                       .host = "alpha",
+                                       .cause = VMH_CAUSE_HIGH_TEMPERATURE,
+                                       .severity = VMH_SEV_MAJOR,
+                                       .detected_ms = 1700000000123,
+                                       .value = "91.0",
+                                       .description = "é & <ü>"},
+                                      {.id = 18446744073709551615ULL,
+                                       .host = "alpha",
+                                       .vm_uuid = "6f1c2d3e-0000-4000-8000-00000000000a",
+                                       .cause = VMH_CAUSE_EXTERNAL,
+                                       .severity = VMH_SEV_CRITICAL,
+                                       .detected_ms = 1700000000005,
+                                       .cleared_ms = 1700000005000}};
+    struct vmh_host_snap hosts[] = {
+        {.name = "alpha", .uri = "x", .connection = VMH_CONN_CONNECTED, .vm_count = 1}};
+    struct vmh_snapshot snap = {.hosts = hosts,
+                                .n_hosts = 1,
+                                .vms = vms,
+                                .n_vms = 2,
+                                .faults = faults,
+                                .n_faults = 2,
+                                .stats = {.faults_detected = 2, .migrations_failed = 1}};
+    const uint32_t modes[] = {LYD_PRINT_WD_EXPLICIT, LYD_PRINT_WD_TRIM, LYD_PRINT_WD_ALL,
+                              LYD_PRINT_WD_ALL_TAG};
+    char *tz = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+
+    /* the default="true" tag needs the with-defaults module */
+    assert_non_null(ly_ctx_load_module(ctx, "ietf-netconf-with-defaults", NULL, NULL));
+    setenv("TZ", "EST5EDT", 1);
+    load_ok(full_xml, LYD_XML, &tree, &cfg);
+    assert_int_equal(vmh_state_build(tree, &snap, &full), 0);
+    assert_int_equal(vmh_state_build_parts(tree, &snap, VMH_STATE_HOSTS, &part), 0);
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        char *want = NULL, *got = NULL;
+
+        assert_int_equal(lyd_print_mem(&want, full, LYD_XML,
+                                       LYD_PRINT_WITHSIBLINGS | LYD_PRINT_SHRINK | modes[i]),
+                         LY_SUCCESS);
+        assert_int_equal(vmh_state_print(ctx, part, &snap, modes[i], &got), 0);
+        assert_string_equal(got, want);
+        if (modes[i] == LYD_PRINT_WD_ALL_TAG)
+            assert_non_null(strstr(got, "<state xmlns:ncwd="));
+        if (modes[i] == LYD_PRINT_WD_TRIM)
+            assert_non_null(strstr(got, "<migration/>"));
+        free(want);
+        free(got);
+    }
+    /* nothing but vm-health and its lists */
+    {
+        char *got = NULL;
+
+        assert_int_equal(vmh_state_print(ctx, NULL, &snap, 0, &got), 0);
+        assert_non_null(strstr(got, VH_OPEN "<vm><uuid>6f1c2d3e-0000-4000-8000-00000000000a<"));
+        assert_non_null(strstr(got, "</statistics>" VH_CLOSE));
+        free(got);
+    }
+    if (tz)
+        setenv("TZ", tz, 1);
+    else
+        unsetenv("TZ");
+    free(tz);
+    lyd_free_siblings(full);
+    lyd_free_siblings(part);
+    vmh_config_free(cfg);
+    lyd_free_siblings(tree);
+}
+
 static int
 group_setup(void **state)
 {
@@ -400,6 +497,7 @@ main(void)
         cmocka_unit_test(test_error_quoting_a_newline_stays_one_line),
         cmocka_unit_test(test_file_errors_name_the_file),
         cmocka_unit_test(test_operational_tree_carries_snapshot_and_validates),
+        cmocka_unit_test(test_printed_lists_match_libyang),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
