@@ -250,12 +250,30 @@ vmh_xpath_step(const char *x, const char *name)
     return false;
 }
 
+/* Whether an XPath may select the node name itself, with everything under
+ * it: a step of that name that no step below it follows. */
+static bool
+vmh_xpath_whole(const char *x, const char *name)
+{
+    size_t len = strlen(name);
+
+    for (const char *p = strstr(x, name); p; p = strstr(p + 1, name)) {
+        char before = p == x ? '/' : p[-1], after = p[len];
+
+        if ((before == '/' || before == ':') && after != '/' && !g_ascii_isalnum(after) &&
+            after != '-' && after != '_' && after != '.')
+            return true;
+    }
+    return false;
+}
+
 static void
 vmh_get_needs_of(const struct lyd_node *rpc, struct vmh_get_needs *need)
 {
     const struct lyd_node *f = vmh_child(rpc, "filter"), *t, *c;
     struct lyd_meta *type;
     const char *x;
+    bool all;
 
     *need = (struct vmh_get_needs){true, true, true, true, true, true, true};
     if (!f)
@@ -265,9 +283,10 @@ vmh_get_needs_of(const struct lyd_node *rpc, struct vmh_get_needs *need)
         struct lyd_meta *sel = lyd_find_meta(f->meta, NULL, "ietf-netconf:select");
 
         x = sel ? lyd_get_meta_value(sel) : "";
-        need->hosts = vmh_xpath_step(x, "host");
-        need->vms = vmh_xpath_step(x, "vm");
-        need->faults = vmh_xpath_step(x, "fault");
+        all = vmh_xpath_whole(x, "vm-health");
+        need->hosts = all || vmh_xpath_step(x, "host");
+        need->vms = all || vmh_xpath_step(x, "vm");
+        need->faults = all || vmh_xpath_step(x, "fault");
         /* a conservative look at the names the expression mentions */
         need->mon = strstr(x, "netconf-state") || strstr(x, "*");
         need->streams = strstr(x, "streams") || strstr(x, "nc-notifications") || strstr(x, "*");

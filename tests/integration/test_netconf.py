@@ -260,6 +260,29 @@ class NetconfTest(unittest.TestCase):
         trim = data_of(m.get(filter=f, with_defaults="trim"))
         self.assertIsNone(trim.find(".//vmh:cancel-on-clear", NS))
 
+    def test_full_get_matches_the_generic_path(self):
+        """An unfiltered get prints the VMs, faults and statistics straight
+        from the engine's snapshot; an XPath filter selecting vm-health
+        builds them as libyang nodes and filters them.  Both give the same
+        vm-health in every with-defaults mode."""
+        m = self.connect()
+        r = m.dispatch(rpc("report-fault", "<host>a</host><severity>minor</severity>"
+                                           "<description>&lt;x&gt; &amp; \"y\" 'z'</description>"))
+        fid = ET.fromstring(r.xml.encode()).find("vmh:fault-id", NS).text
+        try:
+            for wd in (None, "trim", "report-all", "report-all-tagged"):
+                kw = {"with_defaults": wd} if wd else {}
+                full = data_of(m.get(**kw)).find("vmh:vm-health", NS)
+                generic = data_of(m.get(filter=("xpath", (NS, "/vmh:vm-health")),
+                                        **kw)).find("vmh:vm-health", NS)
+                self.assertEqual(ET.tostring(full), ET.tostring(generic), wd)
+                self.assertEqual(full.find("vmh:vm/vmh:uuid", NS).text, TEST_VM)
+                f = full.find("vmh:fault[vmh:id='%s']" % fid, NS)
+                self.assertEqual(f.find("vmh:description", NS).text, "<x> & \"y\" 'z'")
+                self.assertIsNotNone(full.find("vmh:statistics/vmh:faults-detected", NS))
+        finally:
+            m.dispatch(rpc("clear-fault", "<fault-id>%s</fault-id>" % fid))
+
     def test_get_config_running_and_startup(self):
         m = self.connect()
         for ds in ("running", "startup"):
