@@ -29,6 +29,7 @@
 #include <libnetconf2/messages_server.h>
 #include <libnetconf2/session_server.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -465,6 +466,23 @@ vmh_nc_send_notifs(struct vmh_nc_session *s)
     }
 }
 
+/* The client's next request must not wait for our delayed ACK.  A client
+ * that leaves Nagle's algorithm on (paramiko, hence ncclient) sends its
+ * SSH window adjustments while reading a long reply; once the reply is
+ * out, the server has nothing to send that would carry the ACK of the
+ * last one, the kernel delays it (40 ms), and Nagle holds the client's
+ * next RPC until it comes: a full get through ncclient took ~40 ms more
+ * than the work.  Quick-ACK mode, asked for once the session is quiet,
+ * acknowledges what came in and what comes next at once. */
+static void
+vmh_nc_quickack(struct vmh_nc_session *s)
+{
+    int one = 1;
+
+    if (s->fd >= 0 && !s->own_fd) /* an SSH session's TCP socket */
+        setsockopt(s->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+}
+
 /* A worker's pass over one session: its notifications, then every RPC it
  * has sent, until it is quiet. */
 static void
@@ -497,6 +515,7 @@ vmh_nc_worker(gpointer data, gpointer user_data)
             }
         } while ((r & (NC_PSPOLL_RPC | NC_PSPOLL_BAD_RPC | NC_PSPOLL_SSH_MSG)) &&
                  !(r & (NC_PSPOLL_SESSION_TERM | NC_PSPOLL_ERROR)));
+        vmh_nc_quickack(s);
         if ((r & (NC_PSPOLL_SESSION_TERM | NC_PSPOLL_NOSESSIONS)) ||
             nc_session_get_status(s->nc) != NC_STATUS_RUNNING) {
             vmh_nc_session_end(s);
