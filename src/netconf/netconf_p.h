@@ -132,6 +132,19 @@ char *vmh_nc_print_data(const struct ly_ctx *ctx, const struct lyd_node *data,
                         const struct vmh_snapshot *lists, NC_WD_MODE wd);
 struct nc_server_reply *vmh_nc_reply_text(const struct lyd_node *rpc, char *text);
 
+/* compat.c, rpc_input.c: libyang's lyd_parse_op() */
+typedef LY_ERR (*vmh_parse_op_fn)(const struct ly_ctx *, struct lyd_node *, struct ly_in *,
+                                  LYD_FORMAT, enum lyd_type, struct lyd_node **,
+                                  struct lyd_node **);
+/* An nfv-vm-health RPC (text) that real refused, parsed without its refused
+ * input elements, which are added to *op as opaque nodes with the reason;
+ * LY_SUCCESS, or an error and nothing set. */
+LY_ERR vmh_nc_parse_refused_input(const struct ly_ctx *ctx, vmh_parse_op_fn real, const char *text,
+                                  struct lyd_node **tree, struct lyd_node **op);
+/* For an RPC callback: the error reply (invalid-value, or unknown-element)
+ * for the first refused input element of rpc, NULL when there is none. */
+struct nc_server_reply *vmh_nc_refused_input_reply(const struct lyd_node *rpc);
+
 /* filter.c: RFC 6241 subtree filtering of data (siblings); returns a new
  * tree (NULL when nothing matches) or sets *err. */
 int vmh_nc_filter_subtree(const struct lyd_node *data, const struct lyd_node *filter,

@@ -1157,6 +1157,8 @@ vmh_rpc_result(struct lyd_node *rpc, const struct vmh_rpc_result *res, const cha
     case VMH_RPC_UNKNOWN_HOST:
     case VMH_RPC_UNKNOWN_FAULT:
     case VMH_RPC_INVALID:
+        if (res->status == VMH_RPC_UNKNOWN_HOST && vmh_input(rpc, "target-host"))
+            path = "target-host";
         p = g_strdup_printf("/%s:%s/%s", VMH_MOD, rpc->schema->name, path);
         r = vmh_err(NC_ERR_INVALID_VALUE, NC_ERR_TYPE_APP, p, "%s", res->message);
         g_free(p);
@@ -1176,6 +1178,8 @@ vmh_op_domain(struct lyd_node *rpc, struct nc_session *nc)
     const char *uuid = vmh_input(rpc, "vm-uuid"), *target = vmh_input(rpc, "target-host");
     const char *errpath = "vm-uuid";
 
+    if ((r = vmh_nc_refused_input_reply(rpc)))
+        return r;
     /* Input is parsed, not validated: the mandatory nodes are checked here
      * and the references by the engine, which names what it does not know. */
     if (!strcmp(name, "clear-fault")    ? !vmh_input(rpc, "fault-id")

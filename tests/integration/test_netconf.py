@@ -485,6 +485,49 @@ class NetconfTest(unittest.TestCase):
         self.assertRpcError(lambda: m.dispatch(rpc("report-fault", "<host>nope</host>")),
                             "invalid-value", "application", "/nfv-vm-health:report-fault/host")
 
+    def test_refused_input_of_domain_rpcs_is_named(self):
+        """libnetconf2 parses an RPC against the schema before any callback
+        runs and would answer operation-failed without a path; a value the
+        schema refuses is answered invalid-value with the node's path and a
+        message naming it, an unknown element unknown-element, the RPC has
+        no effect and the session goes on."""
+        m = self.connect()
+
+        def faults_detected():
+            d = data_of(m.get(filter=("subtree", vmh("<statistics><faults-detected/>"
+                                                         "</statistics>"))))
+            return int(d.find(".//vmh:faults-detected", NS).text)
+
+        before = faults_detected()
+        cases = (("migrate-vm", "<vm-uuid>not-a-uuid</vm-uuid>", "vm-uuid", "not-a-uuid"),
+                 ("migration-ready", "<vm-uuid>%s-0</vm-uuid>" % TEST_VM, "vm-uuid",
+                  TEST_VM + "-0"),
+                 ("report-fault", "<host>a</host><severity>bogus</severity>", "severity", "bogus"),
+                 ("report-fault", "<vm-uuid>%s</vm-uuid><cause>no-such-cause</cause>" % TEST_VM,
+                  "cause", "no-such-cause"),
+                 ("report-fault", "<vm-uuid>6695eb01-zzzz</vm-uuid>", "vm-uuid", "6695eb01-zzzz"),
+                 ("clear-fault", "<fault-id>abc</fault-id>", "fault-id", "abc"),
+                 ("clear-fault", "<fault-id>-1</fault-id>", "fault-id", "-1"))
+        for name, body, leaf, value in cases:
+            e = self.assertRpcError(lambda: m.dispatch(rpc(name, body)), "invalid-value",
+                                    "application", "/nfv-vm-health:%s/%s" % (name, leaf))
+            self.assertIn('%s "%s"' % (leaf, value), e.message)
+        e = self.assertRpcError(
+            lambda: m.dispatch(rpc("migrate-vm", "<vm-uuid>%s</vm-uuid><bogus>1</bogus>"
+                                   % TEST_VM)), "unknown-element", "protocol",
+            "/nfv-vm-health:migrate-vm", "bogus")
+        self.assertIn("<bad-element>bogus</bad-element>", e.info)
+        # the engine's own refusals name the node they are about
+        self.assertRpcError(
+            lambda: m.dispatch(rpc("migrate-vm", "<vm-uuid>%s</vm-uuid><target-host>nohost"
+                                                 "</target-host>" % TEST_VM)),
+            "invalid-value", "application", "/nfv-vm-health:migrate-vm/target-host", "nohost")
+        self.assertEqual(faults_detected(), before)  # nothing was reported
+        r = m.dispatch(rpc("report-fault", "<host>a</host><severity>minor</severity>"))
+        fid = ET.fromstring(r.xml.encode()).find("vmh:fault-id", NS).text
+        self.assertTrue(m.dispatch(rpc("clear-fault", "<fault-id>%s</fault-id>" % fid)).ok)
+        self.assertEqual(faults_detected(), before + 1)
+
     # -- notifications
 
     def test_notifications_while_issuing_rpcs(self):
