@@ -322,6 +322,38 @@ vmh_get_needs_of(const struct lyd_node *rpc, struct vmh_get_needs *need)
     }
 }
 
+/* Whether the get has no filter, or a subtree filter whose vm-health nodes
+ * are all bare selection nodes: the filtered tree then holds vm-health
+ * whole, and filtering it without its lists leaves the rest of it as is. */
+static bool
+vmh_filter_takes_vm_health_whole(const struct lyd_node *rpc)
+{
+    const struct lyd_node *f = vmh_child(rpc, "filter"), *t;
+    const struct lyd_node_any *any = (const struct lyd_node_any *)f;
+    struct lyd_meta *type;
+    bool found = false;
+
+    if (!f)
+        return true;
+    type = lyd_find_meta(f->meta, NULL, "ietf-netconf:type");
+    if ((type && strcmp(lyd_get_meta_value(type), "subtree")) ||
+        any->value_type != LYD_ANYDATA_DATATREE)
+        return false;
+    LY_LIST_FOR(any->value.tree, t)
+    {
+        const struct lyd_node_opaq *o = (const struct lyd_node_opaq *)t;
+        const char *ns = t->schema ? t->schema->module->ns : o->name.module_ns;
+
+        if (strcmp(LYD_NAME(t), "vm-health"))
+            continue;
+        if (strcmp(ns, VMH_NS) || lyd_child(t) || t->meta ||
+            (!t->schema && (o->attr || o->value[0])))
+            return false;
+        found = true;
+    }
+    return found;
+}
+
 static struct nc_server_reply *
 vmh_op_get(struct lyd_node *rpc, struct nc_session *nc)
 {
@@ -335,9 +367,10 @@ vmh_op_get(struct lyd_node *rpc, struct nc_session *nc)
     int rc = 0;
 
     vmh_get_needs_of(rpc, &need);
-    /* Unfiltered and seen whole (nothing to prune): the VMs, faults and
-     * statistics are printed straight from the snapshot, not built. */
-    printed = need.vmh && !vmh_child(rpc, "filter") && vmh_sess(nc)->admin;
+    /* vm-health asked for whole and seen whole (nothing to prune): the
+     * VMs, faults and statistics are printed straight from the snapshot,
+     * not built. */
+    printed = need.vmh && vmh_filter_takes_vm_health_whole(rpc) && vmh_sess(nc)->admin;
     if (need.vmh) {
         snap = vmh_engine_snapshot(srv->engine);
         part = *snap;

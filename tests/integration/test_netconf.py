@@ -261,10 +261,11 @@ class NetconfTest(unittest.TestCase):
         self.assertIsNone(trim.find(".//vmh:cancel-on-clear", NS))
 
     def test_full_get_matches_the_generic_path(self):
-        """An unfiltered get prints the VMs, faults and statistics straight
-        from the engine's snapshot; an XPath filter selecting vm-health
-        builds them as libyang nodes and filters them.  Both give the same
-        vm-health in every with-defaults mode."""
+        """An unfiltered get, or one whose subtree filter selects vm-health
+        whole, prints the VMs, faults and statistics straight from the
+        engine's snapshot; an XPath filter selecting vm-health builds them as
+        libyang nodes and filters them.  All give the same vm-health in every
+        with-defaults mode."""
         m = self.connect()
         r = m.dispatch(rpc("report-fault", "<host>a</host><severity>minor</severity>"
                                            "<description>&lt;x&gt; &amp; \"y\" 'z'</description>"))
@@ -276,6 +277,8 @@ class NetconfTest(unittest.TestCase):
                 generic = data_of(m.get(filter=("xpath", (NS, "/vmh:vm-health")),
                                         **kw)).find("vmh:vm-health", NS)
                 self.assertEqual(ET.tostring(full), ET.tostring(generic), wd)
+                whole = data_of(m.get(filter=("subtree", vmh("")), **kw))
+                self.assertEqual([ET.tostring(e) for e in whole], [ET.tostring(full)], wd)
                 self.assertEqual(full.find("vmh:vm/vmh:uuid", NS).text, TEST_VM)
                 f = full.find("vmh:fault[vmh:id='%s']" % fid, NS)
                 self.assertEqual(f.find("vmh:description", NS).text, "<x> & \"y\" 'z'")
