@@ -11,6 +11,7 @@ Usage: bench/netconf_bench.py [idle|get|notif ...] [--vms N ...] [--rounds R]
 Prints what it measures as it goes, then a markdown table (and the figures as
 JSON with --json)."""
 import argparse
+import atexit
 import datetime
 import os
 import shutil
@@ -51,6 +52,7 @@ def node_xml(path, n):
 
 def daemon(keys, port, vm_health=None, unix_path=None):
     state = tempfile.mkdtemp(prefix="vmh-bench-")
+    atexit.register(shutil.rmtree, state, ignore_errors=True)
     d = vmhtest.Vmhealthd(T.daemon_config(keys, port, state, unix_path, vm_health),
                           name="bench", debug=False, ready_timeout=120)
     d.start()
