@@ -107,6 +107,46 @@ def c_client():
     return out
 
 
+def run_c_client(client, sock, what, n, yang, pid):
+    """Runs the C client for n gets: (latencies in ms, the daemon's CPU ms
+    per get, the client's own CPU ms per get).  The client connects, says
+    "ready" and waits to be told to go, and prints its results before it
+    closes the session, so the daemon's CPU is counted over the gets only."""
+    p = subprocess.Popen([client, sock, what, str(n), yang], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        if p.stdout.readline().strip() != "ready":
+            raise RuntimeError("C client: %s" % p.communicate()[1])
+        c0 = cpu_seconds(pid)
+        p.stdin.write("go\n")
+        p.stdin.close()
+        lat = []
+        for line in p.stdout:
+            if line.startswith("cpu "):
+                server = (cpu_seconds(pid) - c0) * 1000 / n
+                client = float(line.split()[1])
+                break
+            lat.append(float(line))
+        else:
+            raise RuntimeError("C client: %s" % p.communicate()[1])
+        if p.wait(30):
+            raise RuntimeError("C client: %s" % p.stderr.read())
+        assert len(lat) == n, (len(lat), n)
+        return lat, server, client
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def cpu_figures(res, what, vms, peer, server, client):
+    """The daemon's and the client's CPU per get, as two figures."""
+    for side, ms in (("server", server), ("client", client)):
+        res.figure("get_%s_%d_%s_%s_cpu" % (what, vms, peer, side),
+                   CPU_LABEL[side] % (GET_LABEL[what] % vms, PEER_LABEL[peer]),
+                   "ms", value=ms, section="get")
+
+
 def bench_get(keys, vms, rounds, res):
     port = vmhtest.free_port()
     tmp = tempfile.mkdtemp(prefix="vmh-bench-node-")
@@ -115,45 +155,56 @@ def bench_get(keys, vms, rounds, res):
     node_xml(node, vms)
     sock = os.path.join(tmp, "nc.sock")
     d = daemon(keys, port, "<host><name>a</name><uri>test://%s</uri></host>" % node, sock)
+    nfull = max(5, rounds // 10)
     try:
         client = c_client()
         # libnetconf2's client stores the schemas it fetches with get-schema
         # in its search path: a scratch directory, never the source tree
         yang = os.path.join(tmp, "yang")
         os.mkdir(yang)
-        for what, n in (("leaf", rounds), ("full", max(5, rounds // 10))):
-            p = subprocess.run([client, sock, what, str(n), yang], capture_output=True, text=True)
-            if p.returncode:
-                raise RuntimeError("C client: %s" % p.stderr)
-            lat = [float(x) for x in p.stdout.split()]
+        # what the daemon spends with no request, for reading the server CPU
+        # per get (which includes it)
+        time.sleep(1)
+        c0, t0 = cpu_seconds(d.pid), time.monotonic()
+        time.sleep(BACKGROUND_SECONDS)
+        bg = 100.0 * (cpu_seconds(d.pid) - c0) / (time.monotonic() - t0)
+        res.figure("background_%d" % vms, "daemon CPU with %d VMs and no request" % vms,
+                   "% of a core", value=bg, section="get", summary=False)
+        print("%d VMs, no request: daemon CPU %.2f %% of one core over %g s"
+              % (vms, bg, BACKGROUND_SECONDS))
+        for what, n in (("leaf", rounds), ("full", nfull)):
+            lat, server, cl = run_c_client(client, sock, what, n, yang, d.pid)
             f = res.figure("get_%s_%d_c" % (what, vms), GET_LABEL[what] % vms
-                           + ", libnetconf2 C client, UNIX socket", "ms", samples=lat,
+                           + ", " + PEER_LABEL["c"], "ms", samples=lat,
                            goal=GET_GOAL[what], section="get")
-            print("C client over UNIX socket, %s get, %d VMs: median %.2f ms, p99 %.2f ms"
-                  % ("one-leaf" if what == "leaf" else "full", vms, f["median"], f["p99"]))
+            cpu_figures(res, what, vms, "c", server, cl)
+            print("C client over UNIX socket, %s get, %d VMs: median %.2f ms, p99 %.2f ms "
+                  "(CPU per get: server %.2f ms, client %.2f ms)"
+                  % ("one-leaf" if what == "leaf" else "full", vms, f["median"], f["p99"],
+                     server, cl))
         m = T.connect(port, key=keys.admin_key)
         leaf = ("subtree", T.vmh("<statistics><faults-detected/></statistics>"))
         r = m.get(filter=("subtree", T.vmh("<host><name>a</name><state><vm-count/></state>"
                                            "</host>")))
         assert ">%d<" % vms in r.xml, r.xml[:500]
-        f = res.figure("get_leaf_%d_ncclient" % vms, GET_LABEL["leaf"] % vms
-                       + ", ncclient over SSH", "ms", samples=timeit(lambda: m.get(filter=leaf),
-                                                                     rounds),
-                       goal=GET_GOAL["leaf"], section="get")
-        print("ncclient over SSH, one-leaf get, %d VMs: median %.2f ms, p99 %.2f ms"
-              % (vms, f["median"], f["p99"]))
-        nfull = max(5, rounds // 10)
-        c0 = cpu_seconds(d.pid)
-        lat = timeit(lambda: m.get(), nfull)
-        cpu = (cpu_seconds(d.pid) - c0) * 1000 / nfull
         size = len(m.get().xml)
-        f = res.figure("get_full_%d_ncclient" % vms, GET_LABEL["full"] % vms
-                       + ", ncclient over SSH", "ms", samples=lat, goal=GET_GOAL["full"],
-                       section="get")
-        f["server_cpu_ms"] = cpu
-        f["bytes"] = size
-        print("ncclient over SSH, full get, %d VMs: median %.1f ms, p99 %.1f ms (%d bytes; "
-              "server CPU %.0f ms per get)" % (vms, f["median"], f["p99"], size, cpu))
+        for what, n, get in (("leaf", rounds, lambda: m.get(filter=leaf)),
+                             ("full", nfull, lambda: m.get())):
+            c0, p0 = cpu_seconds(d.pid), time.process_time()
+            lat = timeit(get, n)
+            # the bench process's CPU: ncclient and its transport threads
+            cl = (time.process_time() - p0) * 1000 / n
+            server = (cpu_seconds(d.pid) - c0) * 1000 / n
+            f = res.figure("get_%s_%d_ncclient" % (what, vms), GET_LABEL[what] % vms
+                           + ", " + PEER_LABEL["ncclient"], "ms", samples=lat,
+                           goal=GET_GOAL[what], section="get")
+            cpu_figures(res, what, vms, "ncclient", server, cl)
+            if what == "full":
+                f["bytes"] = size
+            print("ncclient over SSH, %s get, %d VMs: median %.2f ms, p99 %.2f ms%s "
+                  "(CPU per get: server %.2f ms, client %.2f ms)"
+                  % ("one-leaf" if what == "leaf" else "full", vms, f["median"], f["p99"],
+                     " (%d bytes)" % size if what == "full" else "", server, cl))
         m.close_session()
     finally:
         d.close()
@@ -209,6 +260,10 @@ def bench_notif(keys, rounds, res):
 
 GET_LABEL = {"leaf": "`get` of one leaf (`statistics/faults-detected`), %d VMs",
              "full": "full `get`, %d VMs"}
+PEER_LABEL = {"c": "libnetconf2 C client, UNIX socket", "ncclient": "ncclient over SSH"}
+CPU_LABEL = {"server": "%s, %s: daemon CPU per get",
+             "client": "%s, %s: client CPU per get"}
+BACKGROUND_SECONDS = 3
 GET_GOAL = {"leaf": benchlib.goal("median", "<=", 2),
             "full": benchlib.goal("median", "<=", 150)}
 
@@ -228,9 +283,8 @@ def summary(res, vms, idle_seconds):
             if c not in fig:
                 continue
             extra = ""
-            if "server_cpu_ms" in fig.get(nc, {}):
-                extra = " (%.0f kB, server CPU %.0f ms)" % (fig[nc]["bytes"] / 1000.0,
-                                                            fig[nc]["server_cpu_ms"])
+            if "bytes" in fig.get(nc, {}):
+                extra = " (%.0f kB)" % (fig[nc]["bytes"] / 1000.0)
             g = GET_GOAL[what]
             rows.append([GET_LABEL[what] % n, dist(c, digits), dist(nc, digits) + extra,
                          "median ≤ %g ms" % g["value"]])
@@ -246,6 +300,25 @@ def summary(res, vms, idle_seconds):
                      + " of one core", "≤ 1 % with 10"])
     res.table(["measurement", "C client, UNIX socket", "ncclient, SSH", "goal"], rows,
               title="NETCONF")
+
+    def cpu(key, digits):
+        f = fig.get(key)
+        return "%.*f ms" % (digits, f["value"]) if f else ""
+    rows = []
+    for n in vms:
+        for what, digits in (("leaf", 2), ("full", 1)):
+            k = "get_%s_%d_%%s_%%s_cpu" % (what, n)
+            if k % ("c", "server") in fig or k % ("ncclient", "server") in fig:
+                rows.append([GET_LABEL[what] % n] + [cpu(k % (p, side), digits)
+                                                     for p in ("c", "ncclient")
+                                                     for side in ("server", "client")])
+    if rows:
+        res.table(["measurement", "C client: server", "C client: client", "ncclient: server",
+                   "ncclient: client"], rows, title="NETCONF: CPU per get")
+    bg = [(n, fig["background_%d" % n]["value"]) for n in vms if "background_%d" % n in fig]
+    if bg:
+        res.text("The daemon's CPU with no request (which the server CPU per get includes): %s."
+                 % ", ".join("%.2f %% of one core with %d VMs" % (v, n) for n, v in bg))
 
 
 def main():
