@@ -289,14 +289,19 @@ vmh_engine_vm_event(struct vmh_engine *engine, enum vmh_event_type type, const s
 }
 
 /* Tells the VNF managers: one vm-abnormal per VM the fault affects.  A VM
- * gets its window when the first fault touches it; later faults keep it. */
+ * gets its window when the first fault touches it; later faults keep it.
+ * The windows of all its VMs reach the journal in one write, before the
+ * first notification (a host fault with 125 VMs took one fsync per VM, up
+ * to 0.7 s, before the last VM was told). */
 static void
 vmh_engine_notify_abnormal(struct vmh_engine *engine, const struct vmh_fault *f)
 {
     GHashTableIter it;
     gpointer value;
-    size_t n = 0;
+    GPtrArray *affected = g_ptr_array_new();
+    size_t n;
 
+    vmh_mig_journal_hold(engine);
     g_hash_table_iter_init(&it, engine->vms);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
         struct vmh_vm *vm = value;
@@ -307,9 +312,13 @@ vmh_engine_notify_abnormal(struct vmh_engine *engine, const struct vmh_fault *f)
             vm->deadline_ms = vmh_time_real_ms() + (int64_t)vm->ppt * 1000;
             vmh_mig_window_open(engine, vm);
         }
-        vmh_engine_vm_event(engine, VMH_EV_VM_ABNORMAL, vm, f, false);
-        n++;
+        g_ptr_array_add(affected, vm);
     }
+    vmh_mig_journal_release(engine);
+    for (guint i = 0; i < affected->len; i++)
+        vmh_engine_vm_event(engine, VMH_EV_VM_ABNORMAL, g_ptr_array_index(affected, i), f, false);
+    n = affected->len;
+    g_ptr_array_free(affected, TRUE);
     log_info("core", "fault %" PRIu64 " %s (%s) on %s%s%s: %zu VMs notified", f->id,
              vmh_cause_str(f->cause), vmh_severity_str(f->severity), f->host,
              f->vm_uuid ? " vm " : "", f->vm_uuid ? f->vm_uuid : "", n);
@@ -372,11 +381,16 @@ vmh_engine_clear(struct vmh_engine *engine, struct vmh_fault *f)
 {
     GHashTableIter it;
     gpointer value;
+    GPtrArray *affected = g_ptr_array_new();
+    GArray *cancelled_of = g_array_new(FALSE, FALSE, sizeof(bool));
 
     g_hash_table_steal(engine->faults, f->key);
     g_hash_table_remove(engine->faults_by_id, &f->id);
     f->cleared_ms = vmh_time_real_ms();
     log_info("core", "fault %" PRIu64 " %s on %s cleared", f->id, vmh_cause_str(f->cause), f->host);
+    /* As for a new fault: the cancelled cases leave the journal in one
+     * write, before anyone is told. */
+    vmh_mig_journal_hold(engine);
     g_hash_table_iter_init(&it, engine->vms);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
         struct vmh_vm *vm = value;
@@ -390,8 +404,15 @@ vmh_engine_clear(struct vmh_engine *engine, struct vmh_fault *f)
             if (vm->migration != VMH_MIG_PENDING && vm->migration != VMH_MIG_MIGRATING)
                 vm->deadline_ms = 0;
         }
-        vmh_engine_vm_event(engine, VMH_EV_FAULT_CLEARED, vm, f, cancelled);
+        g_ptr_array_add(affected, vm);
+        g_array_append_val(cancelled_of, cancelled);
     }
+    vmh_mig_journal_release(engine);
+    for (guint i = 0; i < affected->len; i++)
+        vmh_engine_vm_event(engine, VMH_EV_FAULT_CLEARED, g_ptr_array_index(affected, i), f,
+                            g_array_index(cancelled_of, bool, i));
+    g_ptr_array_free(affected, TRUE);
+    g_array_free(cancelled_of, TRUE);
     g_queue_push_tail(engine->history, f);
     while (g_queue_get_length(engine->history) > VMH_FAULT_HISTORY)
         vmh_fault_free(g_queue_pop_head(engine->history));

@@ -101,6 +101,8 @@ struct vmh_engine {
     uint64_t next_job_id;
     int retry_timer;       /* retries cases that found no target */
     char *journal_path;    /* NULL: no journal */
+    unsigned journal_held; /* > 0: writes wait for vmh_mig_journal_release */
+    bool journal_dirty;
     GHashTable *recovered; /* uuid -> struct vmh_journal_entry, from the last run */
 
     pthread_mutex_t snap_lock;
@@ -133,6 +135,11 @@ void vmh_mig_init(struct vmh_engine *engine);
 void vmh_mig_fini(struct vmh_engine *engine);
 /* A VM's window opened (its first fault): a case becomes pending. */
 void vmh_mig_window_open(struct vmh_engine *engine, struct vmh_vm *vm);
+/* Around a change of many cases at once (a host fault opens a window for
+ * each of its VMs): one durable journal write at the release, not one per
+ * case; whoever holds it writes before telling anyone of the cases. */
+void vmh_mig_journal_hold(struct vmh_engine *engine);
+void vmh_mig_journal_release(struct vmh_engine *engine);
 /* The VM's last fault cleared; returns whether its pending case was
  * cancelled (cancel-on-clear). */
 bool vmh_mig_fault_gone(struct vmh_engine *engine, struct vmh_vm *vm);

@@ -35,6 +35,25 @@ static void vmh_mig_journal_put(struct vmh_engine *engine, bool durable);
 static void
 vmh_mig_journal_write(struct vmh_engine *engine)
 {
+    if (engine->journal_held) {
+        engine->journal_dirty = true;
+        return;
+    }
+    vmh_mig_journal_put(engine, true);
+}
+
+void
+vmh_mig_journal_hold(struct vmh_engine *engine)
+{
+    engine->journal_held++;
+}
+
+void
+vmh_mig_journal_release(struct vmh_engine *engine)
+{
+    if (--engine->journal_held || !engine->journal_dirty)
+        return;
+    engine->journal_dirty = false;
     vmh_mig_journal_put(engine, true);
 }
 

@@ -33,6 +33,7 @@ struct fx {
     GPtrArray *reasons;
     int recovered;
     char *dir;
+    char *journal_at_first_abnormal; /* what the journal held when the first was told */
 };
 
 static void
@@ -41,6 +42,13 @@ capture(const struct vmh_event *ev, void *opaque)
     struct fx *fx = opaque;
 
     g_array_append_val(fx->events, ev->type);
+    if (ev->type == VMH_EV_VM_ABNORMAL && fx->dir && !fx->journal_at_first_abnormal) {
+        char *path = g_build_filename(fx->dir, "migrations.journal", NULL);
+
+        if (!g_file_get_contents(path, &fx->journal_at_first_abnormal, NULL, NULL))
+            fx->journal_at_first_abnormal = g_strdup("");
+        g_free(path);
+    }
     if (ev->type == VMH_EV_MIGRATION_FAILED)
         g_ptr_array_add(fx->reasons, g_strdup(ev->reason));
 }
@@ -138,6 +146,7 @@ stop(struct fx *fx)
     g_ptr_array_free(fx->targets, TRUE);
     g_ptr_array_free(fx->reasons, TRUE);
     g_free(fx->dir);
+    g_free(fx->journal_at_first_abnormal);
     g_free(fx);
 }
 
@@ -403,6 +412,11 @@ test_journal_resumes_pending_and_recovers_migrating(void **state)
     connect_hosts(fx);
     room(fx, "b", 8);
     fault_on_a(fx);
+    /* Every window of the host fault was on disk before the first VM was
+     * told (in one write, not one per VM). */
+    assert_non_null(fx->journal_at_first_abnormal);
+    assert_non_null(strstr(fx->journal_at_first_abnormal, UUID_1));
+    assert_non_null(strstr(fx->journal_at_first_abnormal, UUID_2));
     deadline = vm(fx, &snap, UUID_2)->deadline_ms;
     vmh_engine_rpc_migration_ready(fx->engine, UUID_1, NULL, &res);
     vmh_engine_migration_step(fx->engine, g_array_index(fx->jobs, struct vmh_migration_job, 0).id,
