@@ -168,13 +168,14 @@ vmh_virt_domain_info(virDomainPtr dom, struct vmh_domain_info *info)
 {
     virDomainInfo di;
     char *meta_xml;
-    const char *name;
+    const char *name = NULL;
     int persistent;
 
     memset(info, 0, sizeof *info);
     if (virDomainGetUUIDString(dom, info->uuid) < 0 || !(name = virDomainGetName(dom)) ||
         virDomainGetInfo(dom, &di) < 0) {
-        log_warn("virt", "cannot read domain %s: %s", virDomainGetName(dom),
+        /* Not virDomainGetName() here: it resets (frees) the last error. */
+        log_warn("virt", "cannot read domain %s: %s", name ? name : info->uuid,
                  virGetLastErrorMessage());
         return -1;
     }
