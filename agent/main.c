@@ -17,6 +17,7 @@
 #include <glib.h>
 #include <pthread.h>
 #include <libxml/parser.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,6 +336,11 @@ main(int argc, char **argv)
     /* Whatever the daemon creates (state, journals, startup file, sockets
      * before their configured mode) is its own alone. */
     umask(077);
+    /* Threads come and go (NETCONF workers, migration and libvirt workers);
+     * with glibc's default of 8 arenas per core each keeps what it once
+     * held, and the RSS of a long run creeps up with no live data behind
+     * it (the soak, docs/SOAK.md).  Two arenas keep it flat. */
+    mallopt(M_ARENA_MAX, 2);
     vmh_log_init("vmhealthd", foreground || check_only, debug);
     vmh_log_route_libyang();
     vmh_log_route_libvirt();
