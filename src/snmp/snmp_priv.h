@@ -62,6 +62,8 @@ struct vmh_snmp {
     bool thread_started;
     bool running; /* net-snmp thread only */
     int pipe[2];
+    int drain_timer;  /* timerfd: the next burst of a long queue (net-snmp thread) */
+    bool drain_armed; /* net-snmp thread only */
 
     GMutex lock; /* queue, stopping */
     GQueue queue;
