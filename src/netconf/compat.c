@@ -7,7 +7,11 @@
  *    while the notifications YANG module defines it in its own: such a
  *    filter is moved into the notifications namespace before parsing;
  *  - an nfv-vm-health RPC refused for its input gets a second chance in
- *    rpc_input.c, so that its callback can answer invalid-value.
+ *    rpc_input.c, so that its callback can answer invalid-value;
+ *  - a message without any element (whitespace, a comment or an XML
+ *    declaration only) is refused: libyang parses it into no operation,
+ *    which libnetconf2 2.0.24 dereferences (one such message crashed the
+ *    server); refused, libnetconf2 answers it with malformed-message.
  * Nothing else is touched. */
 #include "netconf/netconf_p.h"
 
@@ -112,5 +116,12 @@ lyd_parse_op(const struct ly_ctx *ctx, struct lyd_node *parent, struct ly_in *in
         rc = vmh_nc_refused(ctx, real, text, rc, tree, op);
     ly_in_free(fixed_in, 0);
     xmlFree(fixed);
+    if (rc == LY_SUCCESS && data_type == LYD_TYPE_RPC_NETCONF && op && !*op) {
+        if (tree) {
+            lyd_free_all(*tree);
+            *tree = NULL;
+        }
+        rc = LY_EVALID;
+    }
     return rc;
 }

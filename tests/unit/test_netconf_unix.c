@@ -2,7 +2,8 @@
  * against the real vmhealthd (started from the build tree on a private
  * socket, stopped after each group): the peer's uid mapped to a user, an
  * unconfigured local user refused, get/edit-config, locks between two
- * sessions, kill-session, get-schema, a notification after report-fault. */
+ * sessions, kill-session, get-schema, a notification after report-fault, a
+ * message without any element (once a crash) over a raw socket. */
 #include "config/config.h"
 
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -293,6 +295,66 @@ test_notification_after_report_fault(void **state)
     (void)state;
 }
 
+/* Reads from fd until end appears in buf (5 s at most). */
+static void
+read_until(int fd, const char *end, char *buf, size_t size)
+{
+    struct timeval tv = {.tv_sec = 5};
+    size_t len = 0;
+
+    buf[0] = '\0';
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    while (!strstr(buf, end)) {
+        ssize_t n = read(fd, buf + len, size - 1 - len);
+
+        assert_true(n > 0);
+        len += (size_t)n;
+        buf[len] = '\0';
+    }
+}
+
+/* A raw NETCONF 1.1 connection: the hello is sent, not yet read. */
+static int
+raw_connect(void)
+{
+    static const char hello[] =
+        "<hello xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\"><capabilities><capability>"
+        "urn:ietf:params:netconf:base:1.1</capability></capabilities></hello>]]>]]>";
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    memcpy(sa.sun_path, fx.sock, strlen(fx.sock) + 1);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(write(fd, hello, sizeof hello - 1), sizeof hello - 1);
+    return fd;
+}
+
+static void
+test_message_without_an_element_is_malformed_not_a_crash(void **state)
+{
+    static const char *const bodies[] = {" ", "<!-- nothing -->", "<?xml version=\"1.0\"?>"};
+    static char buf[65536];
+    int fd = raw_connect();
+    struct nc_session *s;
+
+    read_until(fd, "]]>]]>", buf, sizeof buf);
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+        char msg[128];
+        int n = snprintf(msg, sizeof msg, "\n#%zu\n%s\n##\n", strlen(bodies[i]), bodies[i]);
+
+        assert_int_equal(write(fd, msg, (size_t)n), n);
+        read_until(fd, "\n##\n", buf, sizeof buf);
+        assert_non_null(strstr(buf, "<error-tag>malformed-message</error-tag>"));
+    }
+    close(fd);
+    s = open_session();
+    expect(call(s, nc_rpc_get("/nfv-vm-health:vm-health/statistics", NC_WD_UNKNOWN,
+                              NC_PARAMTYPE_CONST)),
+           "<faults-detected>");
+    nc_session_free(s, NULL);
+    (void)state;
+}
+
 int
 main(void)
 {
@@ -303,6 +365,7 @@ main(void)
         cmocka_unit_test(test_lock_denied_names_the_holder_and_kill_frees_it),
         cmocka_unit_test(test_get_schema_returns_the_module),
         cmocka_unit_test(test_notification_after_report_fault),
+        cmocka_unit_test(test_message_without_an_element_is_malformed_not_a_crash),
     };
 
     if (geteuid() != 0) {
