@@ -609,14 +609,15 @@ vmh_nc_session_add(struct vmh_nc_server *srv, struct nc_session *nc, int fd, con
     s->ps = nc_ps_new();
     nc_ps_add_session(s->ps, nc);
     nc_session_set_data(nc, s);
+    /* Before it is scheduled: from then on a worker may end and free it. */
+    log_info("netconf", "session %u: '%s' logged in over %s%s", s->id, s->user, transport,
+             fd < 0 ? " (descriptor unknown: polled)" : "");
     pthread_mutex_lock(&srv->lock);
     g_hash_table_insert(srv->sessions, GUINT_TO_POINTER(s->id), s);
     srv->in_sessions++;
     /* The client may have sent its first RPC with its hello. */
     vmh_nc_schedule_locked(srv, s);
     pthread_mutex_unlock(&srv->lock);
-    log_info("netconf", "session %u: '%s' logged in over %s%s", s->id, s->user, transport,
-             fd < 0 ? " (descriptor unknown: polled)" : "");
     return 0;
 }
 

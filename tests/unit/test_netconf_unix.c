@@ -355,6 +355,37 @@ test_message_without_an_element_is_malformed_not_a_crash(void **state)
     (void)state;
 }
 
+/* A session that ends as soon as it starts (hello, close-session and the
+ * end of input in one go) may be freed by its worker while the thread
+ * that accepted it is still finishing: that was a use-after-free, seen
+ * under AddressSanitizer. */
+static void
+test_sessions_that_end_at_once(void **state)
+{
+    static const char rpc[] =
+        "<rpc message-id=\"1\" xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\">"
+        "<close-session/></rpc>";
+    struct nc_session *s;
+    char msg[256], buf[8192];
+    int n = snprintf(msg, sizeof msg, "\n#%zu\n%s\n##\n", strlen(rpc), rpc);
+
+    for (int i = 0; i < 200; i++) {
+        int fd = raw_connect();
+
+        assert_int_equal(write(fd, msg, (size_t)n), n);
+        shutdown(fd, SHUT_WR);
+        while (read(fd, buf, sizeof buf) > 0)
+            ;
+        close(fd);
+    }
+    s = open_session();
+    expect(call(s, nc_rpc_get("/nfv-vm-health:vm-health/statistics", NC_WD_UNKNOWN,
+                              NC_PARAMTYPE_CONST)),
+           "<faults-detected>");
+    nc_session_free(s, NULL);
+    (void)state;
+}
+
 int
 main(void)
 {
@@ -366,6 +397,7 @@ main(void)
         cmocka_unit_test(test_get_schema_returns_the_module),
         cmocka_unit_test(test_notification_after_report_fault),
         cmocka_unit_test(test_message_without_an_element_is_malformed_not_a_crash),
+        cmocka_unit_test(test_sessions_that_end_at_once),
     };
 
     if (geteuid() != 0) {
