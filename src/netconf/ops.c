@@ -199,9 +199,14 @@ vmh_apply_filter(const struct lyd_node *rpc, struct lyd_node **data)
     type = lyd_find_meta(f->meta, NULL, "ietf-netconf:type");
     if (type && !strcmp(lyd_get_meta_value(type), "xpath")) {
         select = lyd_find_meta(f->meta, NULL, "ietf-netconf:select");
-        if (!select)
-            return vmh_err(NC_ERR_MISSING_ATTR, NC_ERR_TYPE_PROT, NULL,
-                           "an XPath filter needs the select attribute");
+        if (!select) {
+            /* nc_err() reads the attribute and its element for this tag */
+            struct lyd_node *e =
+                nc_err(vmh_ops_srv->ctx, NC_ERR_MISSING_ATTR, NC_ERR_TYPE_PROT, "select", "filter");
+
+            nc_err_set_msg(e, "an XPath filter needs the select attribute", "en");
+            return nc_server_reply_err(e);
+        }
         rc = vmh_nc_filter_xpath(*data, lyd_get_meta_value(select), &out);
         if (rc < 0)
             return vmh_err(NC_ERR_INVALID_VALUE, NC_ERR_TYPE_PROT, NULL, "invalid XPath filter: %s",

@@ -3,10 +3,12 @@
  * socket, stopped after each group): the peer's uid mapped to a user, an
  * unconfigured local user refused, get/edit-config, locks between two
  * sessions, kill-session, get-schema, a notification after report-fault, a
- * message without any element (once a crash) over a raw socket. */
+ * message without any element, sessions that end at once and XPath
+ * filters without select (each once a crash) over a raw socket. */
 #include "config/config.h"
 
 #include <errno.h>
+#include <glib.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <libnetconf2/log.h>
@@ -329,6 +331,18 @@ raw_connect(void)
     return fd;
 }
 
+/* Sends body as one chunked message on a raw session and reads the
+ * reply into buf. */
+static void
+raw_call(int fd, const char *body, char *buf, size_t size)
+{
+    char *msg = g_strdup_printf("\n#%zu\n%s\n##\n", strlen(body), body);
+
+    assert_int_equal(write(fd, msg, strlen(msg)), strlen(msg));
+    g_free(msg);
+    read_until(fd, "\n##\n", buf, size);
+}
+
 static void
 test_message_without_an_element_is_malformed_not_a_crash(void **state)
 {
@@ -339,11 +353,7 @@ test_message_without_an_element_is_malformed_not_a_crash(void **state)
 
     read_until(fd, "]]>]]>", buf, sizeof buf);
     for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
-        char msg[128];
-        int n = snprintf(msg, sizeof msg, "\n#%zu\n%s\n##\n", strlen(bodies[i]), bodies[i]);
-
-        assert_int_equal(write(fd, msg, (size_t)n), n);
-        read_until(fd, "\n##\n", buf, sizeof buf);
+        raw_call(fd, bodies[i], buf, sizeof buf);
         assert_non_null(strstr(buf, "<error-tag>malformed-message</error-tag>"));
     }
     close(fd);
@@ -352,6 +362,32 @@ test_message_without_an_element_is_malformed_not_a_crash(void **state)
                               NC_PARAMTYPE_CONST)),
            "<faults-detected>");
     nc_session_free(s, NULL);
+    (void)state;
+}
+
+/* An XPath filter without select, in get and in create-subscription: the
+ * error-info names the attribute (building it with too few arguments for
+ * nc_err() once crashed the server). */
+static void
+test_xpath_filter_without_select_is_missing_attribute(void **state)
+{
+    static const char *const rpcs[] = {
+        "<rpc message-id=\"1\" xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\"><get>"
+        "<filter type=\"xpath\"/></get></rpc>",
+        "<rpc message-id=\"2\" xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\">"
+        "<create-subscription xmlns=\"urn:ietf:params:xml:ns:netconf:notification:1.0\">"
+        "<filter xmlns:nc=\"urn:ietf:params:xml:ns:netconf:base:1.0\" nc:type=\"xpath\"/>"
+        "</create-subscription></rpc>"};
+    static char buf[65536];
+    int fd = raw_connect();
+
+    read_until(fd, "]]>]]>", buf, sizeof buf);
+    for (size_t i = 0; i < sizeof rpcs / sizeof *rpcs; i++) {
+        raw_call(fd, rpcs[i], buf, sizeof buf);
+        assert_non_null(strstr(buf, "<error-tag>missing-attribute</error-tag>"));
+        assert_non_null(strstr(buf, "<bad-attribute>select</bad-attribute>"));
+    }
+    close(fd);
     (void)state;
 }
 
@@ -398,6 +434,7 @@ main(void)
         cmocka_unit_test(test_notification_after_report_fault),
         cmocka_unit_test(test_message_without_an_element_is_malformed_not_a_crash),
         cmocka_unit_test(test_sessions_that_end_at_once),
+        cmocka_unit_test(test_xpath_filter_without_select_is_missing_attribute),
     };
 
     if (geteuid() != 0) {
