@@ -238,6 +238,42 @@ test_edit_then_get_config(void **state)
     (void)state;
 }
 
+/* A merge changes the value of a leaf of any type; for a leafref and an
+ * enumeration it once added a second instance ("Duplicate instance"). */
+static void
+test_merge_changes_a_leafref_and_an_enumeration(void **state)
+{
+    struct nc_session *s = open_session();
+
+#define EDIT(xml)                                                                                  \
+    nc_rpc_edit(NC_DATASTORE_RUNNING, NC_RPC_EDIT_DFLTOP_MERGE, NC_RPC_EDIT_TESTOPT_TESTSET,       \
+                NC_RPC_EDIT_ERROPT_ROLLBACK, xml, NC_PARAMTYPE_CONST)
+    expect(call(s, EDIT("<vm-health xmlns=\"urn:vmhealth:nfv-vm-health\">"
+                        "<vnf-manager><name>m1</name></vnf-manager>"
+                        "<vnf-manager><name>m2</name></vnf-manager><vm-assignment>"
+                        "<uuid>f0000000-0000-4000-8000-000000000001</uuid>"
+                        "<vnf-manager>m1</vnf-manager></vm-assignment></vm-health>"
+                        "<agent xmlns=\"urn:vmhealth:vmhealth-agent\"><netconf><user>"
+                        "<name>x</name><role>admin</role></user></netconf></agent>")),
+           "<ok");
+    expect(call(s, EDIT("<vm-health xmlns=\"urn:vmhealth:nfv-vm-health\"><vm-assignment>"
+                        "<uuid>f0000000-0000-4000-8000-000000000001</uuid>"
+                        "<vnf-manager>m2</vnf-manager></vm-assignment></vm-health>"
+                        "<agent xmlns=\"urn:vmhealth:vmhealth-agent\"><netconf><user>"
+                        "<name>x</name><role>vnf-manager</role></user></netconf></agent>")),
+           "<ok");
+#undef EDIT
+    expect(call(s, nc_rpc_getconfig(NC_DATASTORE_RUNNING, "/nfv-vm-health:vm-health/vm-assignment",
+                                    NC_WD_UNKNOWN, NC_PARAMTYPE_CONST)),
+           "<vnf-manager>m2</vnf-manager>");
+    expect(call(s, nc_rpc_getconfig(NC_DATASTORE_RUNNING,
+                                    "/vmhealth-agent:agent/netconf/user[name='x']", NC_WD_UNKNOWN,
+                                    NC_PARAMTYPE_CONST)),
+           "<role>vnf-manager</role>");
+    nc_session_free(s, NULL);
+    (void)state;
+}
+
 static void
 test_lock_denied_names_the_holder_and_kill_frees_it(void **state)
 {
@@ -429,6 +465,7 @@ main(void)
         cmocka_unit_test(test_peer_uid_is_the_user_name),
         cmocka_unit_test(test_unconfigured_local_user_is_refused),
         cmocka_unit_test(test_edit_then_get_config),
+        cmocka_unit_test(test_merge_changes_a_leafref_and_an_enumeration),
         cmocka_unit_test(test_lock_denied_names_the_holder_and_kill_frees_it),
         cmocka_unit_test(test_get_schema_returns_the_module),
         cmocka_unit_test(test_notification_after_report_fault),
