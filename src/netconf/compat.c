@@ -1,23 +1,19 @@
-/* A wrapper of libyang's lyd_parse_op() (it takes the place of the
- * library's for the whole program and calls it) for the RPCs libnetconf2
- * parses before any callback runs, which it answers itself when libyang
- * refuses them:
- *  - ncclient (and other RFC 5277 clients following its XSD literally)
- *    send create-subscription's <filter> in the NETCONF base namespace,
- *    while the notifications YANG module defines it in its own: such a
- *    filter is moved into the notifications namespace before parsing;
- *  - an nfv-vm-health RPC refused for its input gets a second chance in
- *    rpc_input.c, so that its callback can answer invalid-value;
- *  - a message without any element (whitespace, a comment or an XML
- *    declaration only) is refused: libyang parses it into no operation,
- *    which libnetconf2 2.0.24 dereferences (one such message crashed the
- *    server); refused, libnetconf2 answers it with malformed-message.
- * Nothing else is touched. */
-#include "netconf/netconf_p.h"
-
-#include "config/config.h"
-
+/* ncclient (and other RFC 5277 clients following its XSD literally) send
+ * create-subscription's <filter> in the NETCONF base namespace, while the
+ * notifications YANG module that libyang parses against defines it in its
+ * own: libnetconf2 then refuses the RPC before any callback runs.  This
+ * wrapper of libyang's lyd_parse_op() (it takes the place of the library's
+ * for the whole program and calls it) moves such a filter into the
+ * notifications namespace before parsing.
+ * It also refuses a message without any element (whitespace, a comment or
+ * an XML declaration only): libyang parses it into no operation, which
+ * libnetconf2 2.0.24 dereferences; one such message crashed the server.
+ * And it refuses a message holding a character XML does not allow
+ * (invalid UTF-8, control characters): libyang quotes such bytes in its
+ * error messages, which libnetconf2 put in a reply that was no longer
+ * XML.  Refused, libnetconf2 answers both with malformed-message. */
 #include <dlfcn.h>
+#include <glib.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libyang/libyang.h>
@@ -25,6 +21,10 @@
 
 #define VMH_NC_BASE_NS  "urn:ietf:params:xml:ns:netconf:base:1.0"
 #define VMH_NC_NOTIF_NS "urn:ietf:params:xml:ns:netconf:notification:1.0"
+
+typedef LY_ERR (*vmh_parse_op_fn)(const struct ly_ctx *, struct lyd_node *, struct ly_in *,
+                                  LYD_FORMAT, enum lyd_type, struct lyd_node **,
+                                  struct lyd_node **);
 
 static bool
 vmh_is(const xmlNode *n, const char *name, const char *ns)
@@ -66,28 +66,21 @@ vmh_nc_fix_subscription(const char *text)
     return out;
 }
 
-/* The real parser refused text: a domain RPC may parse without its refused
- * input (rpc_input.c); otherwise the refusal is reproduced, quietly (it was
- * logged), so that the caller sees the trees and error it would have. */
-static LY_ERR
-vmh_nc_refused(const struct ly_ctx *ctx, vmh_parse_op_fn real, const char *text, LY_ERR rc,
-               struct lyd_node **tree, struct lyd_node **op)
+/* Whether text holds only characters of XML 1.0 (section 2.2). */
+static bool
+vmh_xml_chars(const char *text)
 {
-    struct ly_in *in = NULL;
-    uint32_t quiet = LY_LOSTORE_LAST;
+    const unsigned char *p;
 
-    lyd_free_all(*tree); /* the envelope; the operation is a tree of its own */
-    lyd_free_all(*op);
-    *tree = *op = NULL;
-    if (vmh_nc_parse_refused_input(ctx, real, text, tree, op) == LY_SUCCESS)
-        return LY_SUCCESS;
-    if (ly_in_new_memory(text, &in) != LY_SUCCESS)
-        return rc;
-    ly_temp_log_options(&quiet);
-    rc = real(ctx, NULL, in, LYD_XML, LYD_TYPE_RPC_NETCONF, tree, op);
-    ly_temp_log_options(NULL);
-    ly_in_free(in, 0);
-    return rc;
+    if (!g_utf8_validate(text, -1, NULL))
+        return false;
+    for (p = (const unsigned char *)text; *p; p++) {
+        if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+            return false;
+        if (p[0] == 0xEF && p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF))
+            return false; /* U+FFFE, U+FFFF */
+    }
+    return true;
 }
 
 LY_ERR
@@ -97,24 +90,26 @@ lyd_parse_op(const struct ly_ctx *ctx, struct lyd_node *parent, struct ly_in *in
     static vmh_parse_op_fn real;
     struct ly_in *fixed_in = NULL;
     xmlChar *fixed = NULL;
-    const char *text = NULL;
     LY_ERR rc;
 
     if (!real)
         real = (vmh_parse_op_fn)dlsym(RTLD_NEXT, "lyd_parse_op");
-    if (data_type != LYD_TYPE_RPC_NETCONF || format != LYD_XML || parent || !tree || !op ||
-        ly_in_type(in) != LY_IN_MEMORY)
-        return real(ctx, parent, in, format, data_type, tree, op);
-    text = ly_in_memory(in, NULL);
-    fixed = vmh_nc_fix_subscription(text);
-    if (fixed && ly_in_new_memory((const char *)fixed, &fixed_in) == LY_SUCCESS) {
-        text = (const char *)fixed;
-        in = fixed_in;
+    if (data_type == LYD_TYPE_RPC_NETCONF && format == LYD_XML && ly_in_type(in) == LY_IN_MEMORY) {
+        if (!vmh_xml_chars(ly_in_memory(in, NULL))) {
+            if (tree)
+                *tree = NULL;
+            if (op)
+                *op = NULL;
+            return LY_EVALID;
+        }
+        fixed = vmh_nc_fix_subscription(ly_in_memory(in, NULL));
     }
-    rc = real(ctx, parent, in, format, data_type, tree, op);
-    if (rc != LY_SUCCESS && strstr(text, VMH_NS))
-        rc = vmh_nc_refused(ctx, real, text, rc, tree, op);
-    ly_in_free(fixed_in, 0);
+    if (!fixed || ly_in_new_memory((const char *)fixed, &fixed_in) != LY_SUCCESS) {
+        rc = real(ctx, parent, in, format, data_type, tree, op);
+    } else {
+        rc = real(ctx, parent, fixed_in, format, data_type, tree, op);
+        ly_in_free(fixed_in, 0);
+    }
     xmlFree(fixed);
     if (rc == LY_SUCCESS && data_type == LYD_TYPE_RPC_NETCONF && op && !*op) {
         if (tree) {

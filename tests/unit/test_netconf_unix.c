@@ -4,7 +4,8 @@
  * unconfigured local user refused, get/edit-config, locks between two
  * sessions, kill-session, get-schema, a notification after report-fault, a
  * message without any element, sessions that end at once and XPath
- * filters without select (each once a crash) over a raw socket. */
+ * filters without select (each once a crash), characters XML forbids,
+ * over a raw socket. */
 #include "config/config.h"
 
 #include <errno.h>
@@ -401,6 +402,34 @@ test_message_without_an_element_is_malformed_not_a_crash(void **state)
     (void)state;
 }
 
+/* A message with a character XML forbids is malformed: libyang's error
+ * message used to quote it into a reply that was no longer XML. */
+static void
+test_message_with_a_character_xml_forbids_is_malformed(void **state)
+{
+    /* deep in the RPC, where libnetconf2 answers with libyang's message */
+    static const char *const bodies[] = {
+        "<rpc message-id=\"1\" xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\"><get><filter "
+        "type=\"subtree\"><vm-health xmlns=\x02\"urn:vmhealth:nfv-vm-health\"/></filter></get>"
+        "</rpc>",
+        "<rpc message-id=\"1\" xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\"><get><filter "
+        "type=\"subtree\"><vm-health xmlns=\"urn:vmhealth:nfv-vm-health\"><\xff\xfe/></vm-health>"
+        "</filter></get></rpc>"};
+    static char buf[65536];
+    int fd = raw_connect();
+
+    read_until(fd, "]]>]]>", buf, sizeof buf);
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+        raw_call(fd, bodies[i], buf, sizeof buf);
+        assert_non_null(strstr(buf, "<error-tag>malformed-message</error-tag>"));
+        assert_true(g_utf8_validate(buf, -1, NULL));
+        for (const char *p = buf; *p; p++)
+            assert_false((unsigned char)*p < 0x20 && *p != '\n' && *p != '\t' && *p != '\r');
+    }
+    close(fd);
+    (void)state;
+}
+
 /* An XPath filter without select, in get and in create-subscription: the
  * error-info names the attribute (building it with too few arguments for
  * nc_err() once crashed the server). */
@@ -472,6 +501,7 @@ main(void)
         cmocka_unit_test(test_message_without_an_element_is_malformed_not_a_crash),
         cmocka_unit_test(test_sessions_that_end_at_once),
         cmocka_unit_test(test_xpath_filter_without_select_is_missing_attribute),
+        cmocka_unit_test(test_message_with_a_character_xml_forbids_is_malformed),
     };
 
     if (geteuid() != 0) {
