@@ -5,15 +5,15 @@
  * wrapper of libyang's lyd_parse_op() (it takes the place of the library's
  * for the whole program and calls it) moves such a filter into the
  * notifications namespace before parsing.
- * It also refuses a message without any element (whitespace, a comment or
- * an XML declaration only): libyang parses it into no operation, which
- * libnetconf2 2.0.24 dereferences; one such message crashed the server.
- * And it refuses a message holding a character XML does not allow
- * (invalid UTF-8, control characters): libyang quotes such bytes in its
- * error messages, which libnetconf2 put in a reply that was no longer
- * XML.  Refused, libnetconf2 answers both with malformed-message. */
+ * It also refuses a message that is not well-formed UTF-8 XML (RFC 6241
+ * section 3), checked with libxml2: libyang's parser is not strict, and
+ * what it let through broke the server: a message without any element
+ * (only whitespace, a comment or an XML declaration) gave no operation,
+ * which libnetconf2 2.0.24 dereferences (a crash); a control character or
+ * invalid UTF-8 was quoted by libyang's error message into the reply, and
+ * duplicate attributes of <rpc> were copied into it, so that the reply was
+ * no longer XML.  Refused, libnetconf2 answers malformed-message. */
 #include <dlfcn.h>
-#include <glib.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libyang/libyang.h>
@@ -35,19 +35,13 @@ vmh_is(const xmlNode *n, const char *name, const char *ns)
 
 /* The message with the filter moved, or NULL when there is nothing to do. */
 static xmlChar *
-vmh_nc_fix_subscription(const char *text)
+vmh_nc_fix_subscription(xmlDocPtr doc)
 {
-    xmlDocPtr doc;
-    xmlNodePtr rpc, op, f;
+    xmlNodePtr rpc = xmlDocGetRootElement(doc), op, f;
     xmlChar *out = NULL;
     int len = 0;
     bool changed = false;
 
-    if (!strstr(text, "create-subscription") || !strstr(text, "filter"))
-        return NULL;
-    doc = xmlReadMemory(text, (int)strlen(text), NULL, NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    rpc = doc ? xmlDocGetRootElement(doc) : NULL;
     for (op = rpc ? rpc->children : NULL; op; op = op->next) {
         if (!vmh_is(op, "create-subscription", VMH_NC_NOTIF_NS))
             continue;
@@ -62,25 +56,7 @@ vmh_nc_fix_subscription(const char *text)
     }
     if (changed)
         xmlDocDumpMemory(doc, &out, &len);
-    xmlFreeDoc(doc);
     return out;
-}
-
-/* Whether text holds only characters of XML 1.0 (section 2.2). */
-static bool
-vmh_xml_chars(const char *text)
-{
-    const unsigned char *p;
-
-    if (!g_utf8_validate(text, -1, NULL))
-        return false;
-    for (p = (const unsigned char *)text; *p; p++) {
-        if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
-            return false;
-        if (p[0] == 0xEF && p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF))
-            return false; /* U+FFFE, U+FFFF */
-    }
-    return true;
 }
 
 LY_ERR
@@ -95,14 +71,20 @@ lyd_parse_op(const struct ly_ctx *ctx, struct lyd_node *parent, struct ly_in *in
     if (!real)
         real = (vmh_parse_op_fn)dlsym(RTLD_NEXT, "lyd_parse_op");
     if (data_type == LYD_TYPE_RPC_NETCONF && format == LYD_XML && ly_in_type(in) == LY_IN_MEMORY) {
-        if (!vmh_xml_chars(ly_in_memory(in, NULL))) {
+        const char *text = ly_in_memory(in, NULL);
+        /* UTF-8 whatever the declaration says; never from the network */
+        xmlDocPtr doc = xmlReadMemory(text, (int)strlen(text), NULL, "UTF-8",
+                                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+
+        if (!doc) {
             if (tree)
                 *tree = NULL;
             if (op)
                 *op = NULL;
             return LY_EVALID;
         }
-        fixed = vmh_nc_fix_subscription(ly_in_memory(in, NULL));
+        fixed = vmh_nc_fix_subscription(doc);
+        xmlFreeDoc(doc);
     }
     if (!fixed || ly_in_new_memory((const char *)fixed, &fixed_in) != LY_SUCCESS) {
         rc = real(ctx, parent, in, format, data_type, tree, op);

@@ -4,8 +4,8 @@
  * unconfigured local user refused, get/edit-config, locks between two
  * sessions, kill-session, get-schema, a notification after report-fault, a
  * message without any element, sessions that end at once and XPath
- * filters without select (each once a crash), characters XML forbids,
- * over a raw socket. */
+ * filters without select (each once a crash), messages that are not
+ * well-formed XML, over a raw socket. */
 #include "config/config.h"
 
 #include <errno.h>
@@ -402,10 +402,12 @@ test_message_without_an_element_is_malformed_not_a_crash(void **state)
     (void)state;
 }
 
-/* A message with a character XML forbids is malformed: libyang's error
- * message used to quote it into a reply that was no longer XML. */
+/* A message that is not well-formed XML is malformed: libyang's error
+ * message used to quote a character XML forbids into the reply, and
+ * duplicate attributes of <rpc> were copied into it, so that the reply
+ * was no longer XML. */
 static void
-test_message_with_a_character_xml_forbids_is_malformed(void **state)
+test_message_not_well_formed_is_malformed(void **state)
 {
     /* deep in the RPC, where libnetconf2 answers with libyang's message */
     static const char *const bodies[] = {
@@ -414,7 +416,9 @@ test_message_with_a_character_xml_forbids_is_malformed(void **state)
         "</rpc>",
         "<rpc message-id=\"1\" xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\"><get><filter "
         "type=\"subtree\"><vm-health xmlns=\"urn:vmhealth:nfv-vm-health\"><\xff\xfe/></vm-health>"
-        "</filter></get></rpc>"};
+        "</filter></get></rpc>",
+        "<rpc message-id=\"1\" message-id=\"1\" xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\">"
+        "<get><filt/></get></rpc>"};
     static char buf[65536];
     int fd = raw_connect();
 
@@ -501,7 +505,7 @@ main(void)
         cmocka_unit_test(test_message_without_an_element_is_malformed_not_a_crash),
         cmocka_unit_test(test_sessions_that_end_at_once),
         cmocka_unit_test(test_xpath_filter_without_select_is_missing_attribute),
-        cmocka_unit_test(test_message_with_a_character_xml_forbids_is_malformed),
+        cmocka_unit_test(test_message_not_well_formed_is_malformed),
     };
 
     if (geteuid() != 0) {
