@@ -12,8 +12,13 @@
  * which libnetconf2 2.0.24 dereferences (a crash); a control character or
  * invalid UTF-8 was quoted by libyang's error message into the reply, and
  * duplicate attributes of <rpc> were copied into it, so that the reply was
- * no longer XML.  Refused, libnetconf2 answers malformed-message. */
+ * no longer XML.  Last, it refuses one well-formed case libyang 2.1.30
+ * crashes on: an element in no namespace (xmlns="", the subtree filter's
+ * namespace wildcard) followed by a sibling of the same name (see
+ * vmh_nc_unqualified_twin).  Refused, libnetconf2 answers
+ * malformed-message. */
 #include <dlfcn.h>
+#include <glib.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libyang/libyang.h>
@@ -59,6 +64,34 @@ vmh_nc_fix_subscription(xmlDocPtr doc)
     return out;
 }
 
+/* libyang 2.1.30 (parser_xml.c, lydxml_get_hints_opaq) looks for an earlier
+ * opaque sibling of an element's name and compares their namespaces with
+ * strcmp(), which is NULL for an element in no namespace: two such
+ * siblings, in any anydata (a filter, a config), crashed the server.
+ * Whether first, its siblings or their descendants hold that pattern. */
+static bool
+vmh_nc_unqualified_twin(const xmlNode *first)
+{
+    GHashTable *unqualified = NULL; /* names of the siblings so far in no namespace */
+    bool found = false;
+
+    for (const xmlNode *n = first; n && !found; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (unqualified && g_hash_table_contains(unqualified, n->name)) {
+            found = true;
+        } else if (!n->ns || !n->ns->href || !*n->ns->href) {
+            if (!unqualified)
+                unqualified = g_hash_table_new(g_str_hash, g_str_equal);
+            g_hash_table_add(unqualified, (gpointer)n->name);
+        }
+        found = found || vmh_nc_unqualified_twin(n->children);
+    }
+    if (unqualified)
+        g_hash_table_destroy(unqualified);
+    return found;
+}
+
 LY_ERR
 lyd_parse_op(const struct ly_ctx *ctx, struct lyd_node *parent, struct ly_in *in, LYD_FORMAT format,
              enum lyd_type data_type, struct lyd_node **tree, struct lyd_node **op)
@@ -76,6 +109,10 @@ lyd_parse_op(const struct ly_ctx *ctx, struct lyd_node *parent, struct ly_in *in
         xmlDocPtr doc = xmlReadMemory(text, (int)strlen(text), NULL, "UTF-8",
                                       XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 
+        if (doc && vmh_nc_unqualified_twin(xmlDocGetRootElement(doc))) {
+            xmlFreeDoc(doc);
+            doc = NULL;
+        }
         if (!doc) {
             if (tree)
                 *tree = NULL;

@@ -4,8 +4,8 @@
  * unconfigured local user refused, get/edit-config, locks between two
  * sessions, kill-session, get-schema, a notification after report-fault, a
  * message without any element, sessions that end at once and XPath
- * filters without select (each once a crash), messages that are not
- * well-formed XML, over a raw socket. */
+ * filters without select, twin elements in no namespace (each once a
+ * crash), messages that are not well-formed XML, over a raw socket. */
 #include "config/config.h"
 
 #include <errno.h>
@@ -460,6 +460,32 @@ test_xpath_filter_without_select_is_missing_attribute(void **state)
     (void)state;
 }
 
+/* An element in no namespace is the subtree filter's namespace wildcard
+ * (RFC 6241 section 6.2.1); two such siblings of one name crashed libyang
+ * 2.1.30's parser, and so the server: they are refused. */
+static void
+test_unqualified_filter_twins_are_refused_not_a_crash(void **state)
+{
+    static char buf[65536];
+    int fd = raw_connect();
+
+    read_until(fd, "]]>]]>", buf, sizeof buf);
+    raw_call(fd,
+             "<rpc message-id=\"1\" xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\"><get>"
+             "<filter type=\"subtree\"><vm-health xmlns=\"\"><host><uri/></host></vm-health>"
+             "</filter></get></rpc>",
+             buf, sizeof buf);
+    assert_non_null(strstr(buf, "<uri>test:///default</uri>"));
+    raw_call(fd,
+             "<rpc message-id=\"2\" xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\"><get>"
+             "<filter type=\"subtree\"><vm-health xmlns=\"\"/><vm-health xmlns=\"\"/></filter>"
+             "</get></rpc>",
+             buf, sizeof buf);
+    assert_non_null(strstr(buf, "<error-tag>malformed-message</error-tag>"));
+    close(fd);
+    (void)state;
+}
+
 /* A session that ends as soon as it starts (hello, close-session and the
  * end of input in one go) may be freed by its worker while the thread
  * that accepted it is still finishing: that was a use-after-free, seen
@@ -506,6 +532,7 @@ main(void)
         cmocka_unit_test(test_sessions_that_end_at_once),
         cmocka_unit_test(test_xpath_filter_without_select_is_missing_attribute),
         cmocka_unit_test(test_message_not_well_formed_is_malformed),
+        cmocka_unit_test(test_unqualified_filter_twins_are_refused_not_a_crash),
     };
 
     if (geteuid() != 0) {
