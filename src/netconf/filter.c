@@ -128,10 +128,10 @@ vmh_f_level(const struct lyd_node *dfirst, const struct lyd_node *ffirst, struct
                 continue;
             }
             if (!lyd_child(f)) {
-                if (!lysc_is_key(d->schema)) {
+                /* a key is in the copy of its list entry already */
+                if (!lysc_is_key(d->schema))
                     vmh_f_add(out, first, d, true, NULL);
-                    selected = true;
-                }
+                selected = true;
             } else if (d->schema->nodetype & LYD_NODE_INNER) {
                 struct lyd_node *shell = NULL;
                 int r;

@@ -111,6 +111,20 @@ test_content_match_only_returns_the_whole_entry(void **state)
     (void)state;
 }
 
+/* A key as the only selection node (RFC 6241 6.2.5) gives every entry with
+ * just its key (it gave nothing). */
+static void
+test_selecting_a_key_gives_every_entry_with_its_key(void **state)
+{
+    char *s = subtree("<vm-health xmlns=\"urn:vmhealth:nfv-vm-health\"><host><name/></host>"
+                      "</vm-health>");
+
+    assert_string_equal(s, "<vm-health xmlns=\"urn:vmhealth:nfv-vm-health\"><host><name>a</name>"
+                           "</host><host><name>b</name></host></vm-health>");
+    free(s);
+    (void)state;
+}
+
 static void
 test_nothing_matches_gives_nothing(void **state)
 {
@@ -202,6 +216,7 @@ main(void)
         cmocka_unit_test(test_selection_node_selects_the_whole_subtree),
         cmocka_unit_test(test_content_match_selects_one_entry_with_its_key),
         cmocka_unit_test(test_content_match_only_returns_the_whole_entry),
+        cmocka_unit_test(test_selecting_a_key_gives_every_entry_with_its_key),
         cmocka_unit_test(test_nothing_matches_gives_nothing),
         cmocka_unit_test(test_xpath_filter_keeps_parents),
         cmocka_unit_test(test_datastore_locks_name_the_holder),
