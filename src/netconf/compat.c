@@ -1,10 +1,14 @@
-/* ncclient (and other RFC 5277 clients following its XSD literally) send
+/* A wrapper of libyang's lyd_parse_op() (it takes the place of the
+ * library's for the whole program and calls it) for the RPCs libnetconf2
+ * parses before any callback runs, which it answers itself when libyang
+ * refuses them.
+ * ncclient (and other RFC 5277 clients following its XSD literally) send
  * create-subscription's <filter> in the NETCONF base namespace, while the
  * notifications YANG module that libyang parses against defines it in its
- * own: libnetconf2 then refuses the RPC before any callback runs.  This
- * wrapper of libyang's lyd_parse_op() (it takes the place of the library's
- * for the whole program and calls it) moves such a filter into the
- * notifications namespace before parsing.
+ * own: such a filter is moved into the notifications namespace before
+ * parsing.
+ * An nfv-vm-health RPC refused for its input gets a second chance in
+ * rpc_input.c, so that its callback can answer invalid-value.
  * It also refuses a message that is not well-formed UTF-8 XML (RFC 6241
  * section 3), checked with libxml2: libyang's parser is not strict, and
  * what it let through broke the server: a message without any element
@@ -17,6 +21,10 @@
  * namespace wildcard) followed by a sibling of the same name (see
  * vmh_nc_unqualified_twin).  Refused, libnetconf2 answers
  * malformed-message. */
+#include "netconf/netconf_p.h"
+
+#include "config/config.h"
+
 #include <dlfcn.h>
 #include <glib.h>
 #include <libxml/parser.h>
@@ -26,10 +34,6 @@
 
 #define VMH_NC_BASE_NS  "urn:ietf:params:xml:ns:netconf:base:1.0"
 #define VMH_NC_NOTIF_NS "urn:ietf:params:xml:ns:netconf:notification:1.0"
-
-typedef LY_ERR (*vmh_parse_op_fn)(const struct ly_ctx *, struct lyd_node *, struct ly_in *,
-                                  LYD_FORMAT, enum lyd_type, struct lyd_node **,
-                                  struct lyd_node **);
 
 static bool
 vmh_is(const xmlNode *n, const char *name, const char *ns)
@@ -92,6 +96,30 @@ vmh_nc_unqualified_twin(const xmlNode *first)
     return found;
 }
 
+/* The real parser refused text: a domain RPC may parse without its refused
+ * input (rpc_input.c); otherwise the refusal is reproduced, quietly (it was
+ * logged), so that the caller sees the trees and error it would have. */
+static LY_ERR
+vmh_nc_refused(const struct ly_ctx *ctx, vmh_parse_op_fn real, const char *text, LY_ERR rc,
+               struct lyd_node **tree, struct lyd_node **op)
+{
+    struct ly_in *in = NULL;
+    uint32_t quiet = LY_LOSTORE_LAST;
+
+    lyd_free_all(*tree); /* the envelope; the operation is a tree of its own */
+    lyd_free_all(*op);
+    *tree = *op = NULL;
+    if (vmh_nc_parse_refused_input(ctx, real, text, tree, op) == LY_SUCCESS)
+        return LY_SUCCESS;
+    if (ly_in_new_memory(text, &in) != LY_SUCCESS)
+        return rc;
+    ly_temp_log_options(&quiet);
+    rc = real(ctx, NULL, in, LYD_XML, LYD_TYPE_RPC_NETCONF, tree, op);
+    ly_temp_log_options(NULL);
+    ly_in_free(in, 0);
+    return rc;
+}
+
 LY_ERR
 lyd_parse_op(const struct ly_ctx *ctx, struct lyd_node *parent, struct ly_in *in, LYD_FORMAT format,
              enum lyd_type data_type, struct lyd_node **tree, struct lyd_node **op)
@@ -99,12 +127,13 @@ lyd_parse_op(const struct ly_ctx *ctx, struct lyd_node *parent, struct ly_in *in
     static vmh_parse_op_fn real;
     struct ly_in *fixed_in = NULL;
     xmlChar *fixed = NULL;
+    const char *text = NULL;
     LY_ERR rc;
 
     if (!real)
         real = (vmh_parse_op_fn)dlsym(RTLD_NEXT, "lyd_parse_op");
     if (data_type == LYD_TYPE_RPC_NETCONF && format == LYD_XML && ly_in_type(in) == LY_IN_MEMORY) {
-        const char *text = ly_in_memory(in, NULL);
+        text = ly_in_memory(in, NULL);
         /* UTF-8 whatever the declaration says; never from the network */
         xmlDocPtr doc = xmlReadMemory(text, (int)strlen(text), NULL, "UTF-8",
                                       XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
@@ -123,12 +152,14 @@ lyd_parse_op(const struct ly_ctx *ctx, struct lyd_node *parent, struct ly_in *in
         fixed = vmh_nc_fix_subscription(doc);
         xmlFreeDoc(doc);
     }
-    if (!fixed || ly_in_new_memory((const char *)fixed, &fixed_in) != LY_SUCCESS) {
-        rc = real(ctx, parent, in, format, data_type, tree, op);
-    } else {
-        rc = real(ctx, parent, fixed_in, format, data_type, tree, op);
-        ly_in_free(fixed_in, 0);
+    if (fixed && ly_in_new_memory((const char *)fixed, &fixed_in) == LY_SUCCESS) {
+        text = (const char *)fixed;
+        in = fixed_in;
     }
+    rc = real(ctx, parent, in, format, data_type, tree, op);
+    if (rc != LY_SUCCESS && text && !parent && tree && op && strstr(text, VMH_NS))
+        rc = vmh_nc_refused(ctx, real, text, rc, tree, op);
+    ly_in_free(fixed_in, 0);
     xmlFree(fixed);
     if (rc == LY_SUCCESS && data_type == LYD_TYPE_RPC_NETCONF && op && !*op) {
         if (tree) {
