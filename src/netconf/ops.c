@@ -351,8 +351,9 @@ vmh_filter_takes_vm_health_whole(const struct lyd_node *rpc)
 
         if (strcmp(LYD_NAME(t), "vm-health"))
             continue;
-        if (strcmp(ns, VMH_NS) || lyd_child(t) || t->meta ||
-            (!t->schema && (o->attr || o->value[0])))
+        /* no namespace (xmlns=""): a wildcard, so not the fast path */
+        if (!ns || strcmp(ns, VMH_NS) || lyd_child(t) || t->meta ||
+            (!t->schema && (o->attr || (o->value && o->value[0]))))
             return false;
         found = true;
     }
