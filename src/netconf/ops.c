@@ -856,6 +856,20 @@ vmh_validation_err(const struct lyd_node *tree)
     return r;
 }
 
+/* Validates a whole configuration (adding its defaults); NULL when valid,
+ * else the rpc-error of libyang's complaint.  *tree stays the caller's. */
+static struct nc_server_reply *
+vmh_validate(struct lyd_node **tree)
+{
+    uint32_t prev = ly_log_options(LY_LOSTORE_LAST);
+    LY_ERR lyrc;
+
+    ly_err_clean(vmh_ops_srv->ctx, NULL);
+    lyrc = lyd_validate_all(tree, vmh_ops_srv->ctx, LYD_VALIDATE_NO_STATE, NULL);
+    ly_log_options(prev);
+    return lyrc == LY_SUCCESS ? NULL : vmh_validation_err(*tree);
+}
+
 /* Validates tree (taken over on success into *tree) and applies it to the
  * engine and the server; the caller holds the transaction. */
 static struct nc_server_reply *
@@ -863,15 +877,9 @@ vmh_commit_running(struct vmh_nc_server *srv, struct lyd_node *tree, bool test_o
 {
     struct vmh_config *cfg = NULL;
     char *err = NULL;
-    uint32_t prev = ly_log_options(LY_LOSTORE_LAST);
-    LY_ERR lyrc;
+    struct nc_server_reply *r = vmh_validate(&tree);
 
-    ly_err_clean(srv->ctx, NULL);
-    lyrc = lyd_validate_all(&tree, srv->ctx, LYD_VALIDATE_NO_STATE, NULL);
-    ly_log_options(prev);
-    if (lyrc != LY_SUCCESS) {
-        struct nc_server_reply *r = vmh_validation_err(tree);
-
+    if (r) {
         lyd_free_siblings(tree);
         return r;
     }
@@ -1018,14 +1026,8 @@ vmh_op_copy_config(struct lyd_node *rpc, struct nc_session *nc)
         r = vmh_commit_running(srv, tree, false);
     } else {
         char *err = NULL;
-        uint32_t prev = ly_log_options(LY_LOSTORE_LAST);
-        LY_ERR lyrc;
 
-        ly_err_clean(srv->ctx, NULL);
-        lyrc = lyd_validate_all(&tree, srv->ctx, LYD_VALIDATE_NO_STATE, NULL);
-        ly_log_options(prev);
-        if (lyrc != LY_SUCCESS) {
-            r = vmh_validation_err(tree);
+        if ((r = vmh_validate(&tree))) {
             lyd_free_siblings(tree);
         } else if (vmh_ds_replace(srv->ds, VMH_DS_STARTUP, tree, &err) < 0) {
             r = vmh_err(NC_ERR_OP_FAILED, NC_ERR_TYPE_APP, NULL, "%s", err);
@@ -1050,8 +1052,6 @@ vmh_op_validate(struct lyd_node *rpc, struct nc_session *nc)
     struct vmh_edit_err e = {0};
     struct lyd_node_any *any = (struct lyd_node_any *)src;
     struct nc_server_reply *r;
-    uint32_t prev;
-    LY_ERR lyrc;
 
     if (!src)
         return nc_server_reply_ok(); /* running and startup are valid by construction */
@@ -1060,13 +1060,9 @@ vmh_op_validate(struct lyd_node *rpc, struct nc_session *nc)
             return vmh_edit_err_reply(&e);
         lyd_dup_siblings(any->value.tree, NULL, LYD_DUP_RECURSIVE | LYD_DUP_NO_META, &tree);
     }
-    prev = ly_log_options(LY_LOSTORE_LAST);
-    ly_err_clean(vmh_ops_srv->ctx, NULL);
-    lyrc = lyd_validate_all(&tree, vmh_ops_srv->ctx, LYD_VALIDATE_NO_STATE, NULL);
-    ly_log_options(prev);
-    r = lyrc == LY_SUCCESS ? nc_server_reply_ok() : vmh_validation_err(tree);
+    r = vmh_validate(&tree);
     lyd_free_siblings(tree);
-    return r;
+    return r ? r : nc_server_reply_ok();
 }
 
 /* --- lock, unlock, kill-session --- */
