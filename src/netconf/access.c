@@ -48,16 +48,21 @@ vmh_acl_managers(struct vmh_nc_server *srv, const char *user)
 bool
 vmh_acl_may_see(struct vmh_nc_server *srv, const struct vmh_nc_session *s, const char *manager)
 {
-    GHashTable *mine;
-    bool ok;
+    bool ok = false;
 
     if (s->admin)
         return true;
     if (!manager)
         return false;
-    mine = vmh_acl_managers(srv, s->user);
-    ok = g_hash_table_contains(mine, manager);
-    g_hash_table_destroy(mine);
+    /* once per subscribed session and notification: no set built here */
+    pthread_rwlock_rdlock(&srv->users_lock);
+    for (guint i = 0; i < srv->users->len && !ok; i++) {
+        const struct vmh_nc_user *u = g_ptr_array_index(srv->users, i);
+
+        for (size_t j = 0; !strcmp(u->name, s->user) && u->managers[j] && !ok; j++)
+            ok = !strcmp(u->managers[j], manager);
+    }
+    pthread_rwlock_unlock(&srv->users_lock);
     return ok;
 }
 
