@@ -23,9 +23,40 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import time
 
 STATS = ("median", "p99", "value")
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def c_tool(name, libs=("libnetconf2", "libyang")):
+    """Builds bench/NAME.c (a C peer: libnetconf2's client) once, into this
+    tree's build directory, again when the source is newer; returns its
+    path.  A shared path (it was /tmp) is overwritten by other checkouts'
+    versions."""
+    out = os.path.join(BENCH_DIR, "..", "build", "bench", name)
+    src = os.path.join(BENCH_DIR, name + ".c")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs"] + list(libs), check=True,
+                               capture_output=True, text=True).stdout.split()
+        subprocess.run(["cc", "-O2", "-pthread", "-o", out, src] + flags, check=True)
+    return out
+
+
+def write_test_node(path, n, name="vm-%04d"):
+    """A libvirt test driver node file (test://PATH) with n small running
+    domains named name % i, UUIDs %08x-0000-4000-8000-%012x of i."""
+    with open(path, "w") as f:
+        f.write("<node><cpu><mhz>2000</mhz><model>i686</model><nodes>1</nodes><sockets>1"
+                "</sockets><cores>8</cores><threads>2</threads><active>16</active></cpu>"
+                "<memory>67108864</memory>")
+        for i in range(n):
+            f.write(("<domain type='test'><name>%s</name><uuid>%%08x-0000-4000-8000-%%012x"
+                     "</uuid><memory unit='MiB'>16</memory><vcpu>1</vcpu><os><type>hvm"
+                     "</type></os></domain>") % (name % i) % (i, i))
+        f.write("</node>")
 
 
 def pct(values, q):

@@ -94,17 +94,7 @@ def timeit(fn, n):
 
 
 def c_client():
-    """Builds bench/netconf_bench_client.c (libnetconf2's client) once, into
-    this tree's build directory: a shared path (it was /tmp) is overwritten
-    by other checkouts' versions of the client."""
-    out = os.path.join(HERE, "..", "build", "bench", "netconf_bench_client")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    src = os.path.join(HERE, "netconf_bench_client.c")
-    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
-        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libnetconf2", "libyang"],
-                               check=True, capture_output=True, text=True).stdout.split()
-        subprocess.run(["cc", "-O2", "-o", out, src] + flags, check=True)
-    return out
+    return benchlib.c_tool("netconf_bench_client")
 
 
 def run_c_client(client, sock, what, n, yang, pid):

@@ -35,18 +35,6 @@ import benchlib  # noqa: E402
 ncclient.transport.ssh.TICK = 0.001
 
 
-def node_xml(path, n):
-    with open(path, "w") as f:
-        f.write("<node><cpu><mhz>2000</mhz><model>i686</model><nodes>1</nodes><sockets>1"
-                "</sockets><cores>8</cores><threads>2</threads><active>16</active></cpu>"
-                "<memory>67108864</memory>")
-        for i in range(n):
-            f.write("<domain type='test'><name>vm-%03d</name><uuid>%08x-0000-4000-8000-"
-                    "%012x</uuid><memory unit='MiB'>16</memory><vcpu>1</vcpu><os><type>hvm"
-                    "</type></os></domain>" % (i, i, i))
-        f.write("</node>")
-
-
 def main():
     ap = benchlib.add_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
     ap.add_argument("n", type=int, nargs="?", help="VMs, one migration-ready each (50; quick 10)")
@@ -56,8 +44,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="vmh-bench-ready-")
     keys = test_netconf.Keys()
     try:
-        node_xml(os.path.join(tmp, "a.xml"), n)
-        node_xml(os.path.join(tmp, "b.xml"), 0)
+        benchlib.write_test_node(os.path.join(tmp, "a.xml"), n, "vm-%03d")
+        benchlib.write_test_node(os.path.join(tmp, "b.xml"), 0, "vm-%03d")
         hw = os.path.join(tmp, "sysfs-a/sys/class/hwmon/hwmon0")
         os.makedirs(hw)
         for name, value in (("temp1_input", "45000"), ("temp1_max", "80000")):

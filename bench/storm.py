@@ -37,15 +37,7 @@ def main():
     keys = test_netconf.Keys()
     trapd = SnmpTrapd().start()
     try:
-        with open(os.path.join(tmp, "a.xml"), "w") as f:
-            f.write("<node><cpu><mhz>2000</mhz><model>i686</model><nodes>1</nodes><sockets>1"
-                    "</sockets><cores>8</cores><threads>2</threads><active>16</active></cpu>"
-                    "<memory>67108864</memory>")
-            for i in range(n):
-                f.write("<domain type='test'><name>vm-%04d</name><uuid>%08x-0000-4000-8000-"
-                        "%012x</uuid><memory unit='MiB'>16</memory><vcpu>1</vcpu><os><type>"
-                        "hvm</type></os></domain>" % (i, i, i))
-            f.write("</node>")
+        benchlib.write_test_node(os.path.join(tmp, "a.xml"), n)
         hw = os.path.join(tmp, "sysfs/sys/class/hwmon/hwmon0")
         os.makedirs(hw)
         for name, value in (("temp1_input", "45000"), ("temp1_max", "80000")):
