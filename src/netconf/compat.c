@@ -7,8 +7,8 @@
  * notifications YANG module that libyang parses against defines it in its
  * own: such a filter is moved into the notifications namespace before
  * parsing.
- * An nfv-vm-health RPC refused for its input gets a second chance in
- * rpc_input.c, so that its callback can answer invalid-value.
+ * An RPC of ours refused for its input gets a second chance in
+ * rpc_input.c, so that the dispatcher can answer invalid-value.
  * It also refuses a message that is not well-formed UTF-8 XML (RFC 6241
  * section 3), checked with libxml2: libyang's parser is not strict, and
  * what it let through broke the server: a message without any element
@@ -96,7 +96,7 @@ vmh_nc_unqualified_twin(const xmlNode *first)
     return found;
 }
 
-/* The real parser refused text: a domain RPC may parse without its refused
+/* The real parser refused text: an RPC of ours may parse without its refused
  * input (rpc_input.c); otherwise the refusal is reproduced, quietly (it was
  * logged), so that the caller sees the trees and error it would have. */
 static LY_ERR
@@ -157,7 +157,7 @@ lyd_parse_op(const struct ly_ctx *ctx, struct lyd_node *parent, struct ly_in *in
         in = fixed_in;
     }
     rc = real(ctx, parent, in, format, data_type, tree, op);
-    if (rc != LY_SUCCESS && text && !parent && tree && op && strstr(text, VMH_NS))
+    if (rc != LY_SUCCESS && text && !parent && tree && op)
         rc = vmh_nc_refused(ctx, real, text, rc, tree, op);
     ly_in_free(fixed_in, 0);
     xmlFree(fixed);

@@ -122,6 +122,9 @@ char *vmh_acl_edit(struct vmh_nc_server *srv, const struct vmh_nc_session *s,
 
 /* ops.c */
 int vmh_nc_ops_register(struct vmh_nc_server *srv);
+/* Whether op (an RPC's schema node) is answered by vmh_nc_ops' dispatcher,
+ * not by libnetconf2 itself (close-session). */
+bool vmh_nc_ops_dispatched(const struct lysc_node *op);
 struct lyd_node *vmh_nc_monitoring_state(struct vmh_nc_server *srv);
 
 /* reply.c: data printed in one piece (with the with-defaults mode; with the
@@ -136,12 +139,12 @@ struct nc_server_reply *vmh_nc_reply_text(const struct lyd_node *rpc, char *text
 typedef LY_ERR (*vmh_parse_op_fn)(const struct ly_ctx *, struct lyd_node *, struct ly_in *,
                                   LYD_FORMAT, enum lyd_type, struct lyd_node **,
                                   struct lyd_node **);
-/* An nfv-vm-health RPC (text) that real refused, parsed without its refused
- * input elements, which are added to *op as opaque nodes with the reason;
- * LY_SUCCESS, or an error and nothing set. */
+/* An RPC (text) of ours (vmh_nc_ops_dispatched()) that real refused, parsed
+ * without its refused input elements, which are added to *op as opaque
+ * nodes with the reason; LY_SUCCESS, or an error and nothing set. */
 LY_ERR vmh_nc_parse_refused_input(const struct ly_ctx *ctx, vmh_parse_op_fn real, const char *text,
                                   struct lyd_node **tree, struct lyd_node **op);
-/* For an RPC callback: the error reply (invalid-value, or unknown-element)
+/* For the dispatcher: the error reply (invalid-value, or unknown-element)
  * for the first refused input element of rpc, NULL when there is none. */
 struct nc_server_reply *vmh_nc_refused_input_reply(const struct lyd_node *rpc);
 

@@ -1213,8 +1213,6 @@ vmh_op_domain(struct lyd_node *rpc, struct nc_session *nc)
     const char *uuid = vmh_input(rpc, "vm-uuid"), *target = vmh_input(rpc, "target-host");
     const char *errpath = "vm-uuid";
 
-    if ((r = vmh_nc_refused_input_reply(rpc)))
-        return r;
     /* Input is parsed, not validated: the mandatory nodes are checked here
      * and the references by the engine, which names what it does not know. */
     if (!strcmp(name, "clear-fault")    ? !vmh_input(rpc, "fault-id")
@@ -1394,20 +1392,30 @@ static const struct {
 };
 static const struct lysc_node *vmh_op_nodes[G_N_ELEMENTS(vmh_ops)];
 
-/* Every operation passes here: access control first, then the operation. */
+/* Every operation passes here: access control first, then input the
+ * schema refused (rpc_input.c), then the operation. */
 static struct nc_server_reply *
 vmh_op_dispatch(struct lyd_node *rpc, struct nc_session *nc)
 {
     struct vmh_nc_session *s = vmh_sess(nc);
     char *why = vmh_acl_rpc(vmh_ops_srv, s, rpc);
+    struct nc_server_reply *r;
 
     if (why)
         return vmh_denied(s, why, NULL);
+    if ((r = vmh_nc_refused_input_reply(rpc)))
+        return r;
     for (size_t i = 0; i < G_N_ELEMENTS(vmh_ops); i++)
         if (vmh_op_nodes[i] == rpc->schema)
             return vmh_ops[i].op(rpc, nc);
     return vmh_err(NC_ERR_OP_NOT_SUPPORTED, NC_ERR_TYPE_PROT, NULL, "%s is not supported",
                    rpc->schema->name);
+}
+
+bool
+vmh_nc_ops_dispatched(const struct lysc_node *op)
+{
+    return op && op->priv == (void *)vmh_op_dispatch;
 }
 
 int

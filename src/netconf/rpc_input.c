@@ -1,16 +1,18 @@
-/* Domain RPCs whose input libyang refuses get the error RFC 6241 asks for.
+/* RPCs whose input libyang refuses get the error RFC 6241 asks for.
  *
  * libnetconf2 2.0 parses every RPC against the schema before any callback
  * runs, and when libyang refuses it (a malformed UUID, an unknown enum or
  * identity, a non-numeric id, an element the RPC does not have) it answers
  * operation-failed itself, without an error-path
  * (nc_server_recv_rpc_io() in its session_server.c; there is no hook).
- * Our wrapper of lyd_parse_op() (compat.c) gives such a refused
- * nfv-vm-health RPC a second chance here: each input element is parsed
- * alone to find the refused ones, the RPC is parsed without them, and
- * they are put back as opaque nodes (no schema) carrying libyang's reason.
- * The RPC's callback then answers invalid-value (or unknown-element) with
- * the path of the node and a message naming it. */
+ * Our wrapper of lyd_parse_op() (compat.c) gives such a refused RPC a
+ * second chance here when it is one our dispatcher answers (the domain
+ * RPCs and the NETCONF operations of ops.c; not close-session, which
+ * libnetconf2 carries out itself): each input element is parsed alone to
+ * find the refused ones, the RPC is parsed without them, and they are put
+ * back as opaque nodes (no schema) carrying libyang's reason.  The
+ * dispatcher then answers invalid-value (or unknown-element) with the path
+ * of the node and a message naming it. */
 #include "netconf/netconf_p.h"
 
 #include "config/config.h"
@@ -33,18 +35,21 @@ vmh_elem(xmlNodePtr n)
     return n;
 }
 
-/* The operation element of an <rpc> document, NULL when it is not one of
- * nfv-vm-health's. */
+/* The operation element of an <rpc> document, NULL when it is not an RPC
+ * our dispatcher answers. */
 static xmlNodePtr
-vmh_domain_op(xmlDocPtr doc)
+vmh_our_op(const struct ly_ctx *ctx, xmlDocPtr doc)
 {
     xmlNodePtr rpc = doc ? xmlDocGetRootElement(doc) : NULL, op;
+    const struct lys_module *mod;
 
     if (!rpc || strcmp((const char *)rpc->name, "rpc") || !rpc->ns ||
         strcmp((const char *)rpc->ns->href, VMH_NC_BASE_NS))
         return NULL;
     op = vmh_elem(rpc->children);
-    if (!op || !op->ns || strcmp((const char *)op->ns->href, VMH_NS))
+    if (!op || !op->ns ||
+        !(mod = ly_ctx_get_module_implemented_ns(ctx, (const char *)op->ns->href)) ||
+        !vmh_nc_ops_dispatched(lys_find_child(NULL, mod, (const char *)op->name, 0, LYS_RPC, 0)))
         return NULL;
     return op;
 }
@@ -85,7 +90,7 @@ vmh_child_refused(const struct ly_ctx *ctx, vmh_parse_op_fn real, xmlDocPtr doc,
                   char **reason)
 {
     xmlDocPtr copy = xmlCopyDoc(doc, 1);
-    xmlNodePtr op = vmh_domain_op(copy), c, next;
+    xmlNodePtr op = vmh_our_op(ctx, copy), c, next;
     int i = 0;
     bool refused = false;
 
@@ -114,7 +119,7 @@ vmh_nc_parse_refused_input(const struct ly_ctx *ctx, vmh_parse_op_fn real, const
 {
     xmlDocPtr doc = xmlReadMemory(text, (int)strlen(text), NULL, NULL,
                                   XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    xmlNodePtr opel = vmh_domain_op(doc), c;
+    xmlNodePtr opel = vmh_our_op(ctx, doc), c;
     xmlNodePtr refused[VMH_NC_MAX_CHILDREN];
     char *reasons[VMH_NC_MAX_CHILDREN];
     uint32_t quiet = LY_LOSTORE_LAST;
@@ -181,7 +186,8 @@ vmh_nc_refused_input_reply(const struct lyd_node *rpc)
     LY_LIST_FOR(lyd_child(rpc), n)
     {
         const struct lyd_node_opaq *o = (const struct lyd_node_opaq *)n;
-        const struct lysc_node *schema;
+        const struct lysc_node *schema = NULL;
+        const struct lys_module *mod;
         const struct lyd_attr *a;
         const char *reason = NULL, *name;
         struct lyd_node *e;
@@ -196,14 +202,16 @@ vmh_nc_refused_input_reply(const struct lyd_node *rpc)
             continue;
         name = o->name.name;
         path = g_strdup_printf("/%s:%s", rpc->schema->module->name, rpc->schema->name);
-        schema = strcmp(o->name.module_ns, rpc->schema->module->ns)
-                     ? NULL
-                     : lys_find_child(rpc->schema, rpc->schema->module, name, 0, 0, 0);
+        /* an input element may come from another module (with-defaults) */
+        if ((mod = ly_ctx_get_module_implemented_ns(ctx, o->name.module_ns)))
+            schema = lys_find_child(rpc->schema, mod, name, 0, 0, 0);
         if (!schema) {
             e = nc_err(ctx, NC_ERR_UNKNOWN_ELEM, NC_ERR_TYPE_PROT, name);
             msg = g_strdup_printf("%s has no input element %s", rpc->schema->name, name);
         } else {
-            char *p = g_strdup_printf("%s/%s", path, name);
+            char *p = mod == rpc->schema->module
+                          ? g_strdup_printf("%s/%s", path, name)
+                          : g_strdup_printf("%s/%s:%s", path, mod->name, name);
 
             g_free(path);
             path = p;

@@ -292,7 +292,9 @@ class NetconfTest(unittest.TestCase):
             d = data_of(m.get_config(ds))
             self.assertEqual(d.find("vmh:vm-health/vmh:host/vmh:uri", NS).text, "test:///default")
             self.assertIsNone(d.find("vmh:vm-health/vmh:vm", NS))  # no state
-        self.assertRpcError(lambda: m.get_config("candidate"), "operation-failed")
+        # no :candidate: the schema has no such source
+        self.assertRpcError(lambda: m.get_config("candidate"), "invalid-value", "application",
+                            "/ietf-netconf:get-config/source")
 
     # -- edit-config
 
@@ -530,6 +532,45 @@ class NetconfTest(unittest.TestCase):
         fid = ET.fromstring(r.xml.encode()).find("vmh:fault-id", NS).text
         self.assertTrue(m.dispatch(rpc("clear-fault", "<fault-id>%s</fault-id>" % fid)).ok)
         self.assertEqual(faults_detected(), before + 1)
+
+    def test_refused_input_of_netconf_operations_is_named(self):
+        """The same for the NETCONF operations the server answers itself:
+        invalid-value with the node's path (also of an element from another
+        module, with-defaults) instead of libnetconf2's operation-failed.
+        close-session, which libnetconf2 carries out, keeps its answer and
+        the session stays open."""
+        m = self.connect()
+        WD = "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults"
+        cases = (
+            ('<kill-session xmlns="%s"><session-id>abc</session-id></kill-session>' % NC_NS,
+             "/ietf-netconf:kill-session/session-id", 'session-id "abc"'),
+            ('<get xmlns="%s"><with-defaults xmlns="%s">everything</with-defaults></get>'
+             % (NC_NS, WD), "/ietf-netconf:get/ietf-netconf-with-defaults:with-defaults",
+             'with-defaults "everything"'),
+            ('<edit-config xmlns="%s"><target><running/></target><default-operation>melt'
+             '</default-operation><config/></edit-config>' % NC_NS,
+             "/ietf-netconf:edit-config/default-operation", 'default-operation "melt"'),
+            ('<lock xmlns="%s"><target><nowhere/></target></lock>' % NC_NS,
+             "/ietf-netconf:lock/target", "invalid target"),
+            ('<create-subscription xmlns="%s"><startTime>yesterday</startTime>'
+             '</create-subscription>' % NOTIF_NS, "/notifications:create-subscription/startTime",
+             'startTime "yesterday"'),
+            ('<get-schema xmlns="%s"><identifier>nfv-vm-health</identifier><format>pdf'
+             '</format></get-schema>' % MON_NS, "/ietf-netconf-monitoring:get-schema/format",
+             'format "pdf"'),
+        )
+        for body, path, message in cases:
+            e = self.assertRpcError(lambda: m.dispatch(to_ele(body)), "invalid-value",
+                                    "application", path)
+            self.assertIn(message, e.message)
+        e = self.assertRpcError(lambda: m.dispatch(to_ele(
+            '<kill-session xmlns="%s"><session-id>1</session-id><bogus/></kill-session>'
+            % NC_NS)), "unknown-element", "protocol", "/ietf-netconf:kill-session")
+        self.assertIn("<bad-element>bogus</bad-element>", e.info)
+        with self.assertRaises(RPCError):
+            m.dispatch(to_ele('<close-session xmlns="%s"><bogus/></close-session>' % NC_NS))
+        self.assertTrue(m.connected)
+        self.assertIsNotNone(m.get(filter=("subtree", vmh("<statistics/>"))))  # not ended
 
     # -- notifications
 
