@@ -644,6 +644,14 @@ vmh_edit_node(struct lyd_node *tparent, struct lyd_node **tfirst, const struct l
     if (lysc_is_key(en->schema))
         return 0; /* matched with its list entry */
     match = vmh_edit_find(tparent, *tfirst, en);
+    /* RFC 6243 section 4.5.2, basic-mode explicit: a leaf that only holds
+     * its default was set by the server, not by a client; create may set
+     * it, delete finds it missing */
+    if (match && term && (match->flags & LYD_DEFAULT) &&
+        (op == VMH_OP_CREATE || op == VMH_OP_DELETE || op == VMH_OP_REMOVE)) {
+        vmh_edit_free(tparent ? &match : tfirst, match);
+        match = NULL;
+    }
     switch (op) {
     case VMH_OP_CREATE:
         if (match) {
@@ -720,6 +728,10 @@ vmh_edit_apply(struct lyd_node *tparent, struct lyd_node **tfirst, const struct 
                 remove |= !strcmp(a->name.name, "operation") && !strcmp(a->value, "remove");
             if (tparent)
                 lyd_find_sibling_val(lyd_child(tparent), sn, NULL, 0, &match);
+            if (match && (match->flags & LYD_DEFAULT)) {
+                lyd_free_tree(match); /* the server's default: missing (vmh_edit_node) */
+                match = NULL;
+            }
             if (match) {
                 lyd_free_tree(match);
             } else if (!remove) {

@@ -343,6 +343,22 @@ class NetconfTest(unittest.TestCase):
         self.assertEqual(self.poll_interval(m), "1500")
         self.edit(m, vmh("<settings><poll-interval %s/></settings>" % (op % "delete")))
         self.assertEqual(self.poll_interval(m), "1000")
+        # RFC 6243 (basic-mode explicit): a leaf holding its default only
+        # was set by the server; create sets it, delete finds it missing
+        pi = "<settings><poll-interval %s>%%s</poll-interval></settings>" % op
+        self.assertRpcError(lambda: self.edit(m, vmh(pi % ("delete", ""))), "data-missing",
+                            "application", "/nfv-vm-health:vm-health/settings/poll-interval")
+        self.assertTrue(self.edit(m, vmh(pi % ("remove", ""))).ok)
+        self.assertTrue(self.edit(m, vmh(pi % ("create", "1000"))).ok)
+        self.assertRpcError(lambda: self.edit(m, vmh(pi % ("create", "1000"))), "data-exists",
+                            "application", "/nfv-vm-health:vm-health/settings/poll-interval")
+        explicit = data_of(m.get_config("running", filter=("subtree", vmh("<settings/>")),
+                                        with_defaults="explicit"))
+        self.assertEqual(explicit.find(".//vmh:poll-interval", NS).text, "1000")  # client's now
+        self.assertTrue(self.edit(m, vmh(pi % ("delete", ""))).ok)
+        explicit = data_of(m.get_config("running", filter=("subtree", vmh("<settings/>")),
+                                        with_defaults="explicit"))
+        self.assertIsNone(explicit.find(".//vmh:poll-interval", NS))
 
     def test_edit_config_test_only_and_rollback(self):
         m = self.connect()
