@@ -207,8 +207,12 @@ vmh_state_build_parts(const struct lyd_node *running, const struct vmh_snapshot 
         rc |= vmh_state_vm(vh, mod, &snap->vms[i]);
     for (size_t i = 0; (parts & VMH_STATE_FAULTS) && i < snap->n_faults; i++)
         rc |= vmh_state_fault(vh, mod, &snap->faults[i]);
-    if (parts & VMH_STATE_STATS)
-        rc |= vmh_state_stats(vh, mod, &snap->stats);
+    if (parts & VMH_STATE_STATS) {
+        struct vmh_stats stats;
+
+        vmh_snapshot_stats(snap, &stats);
+        rc |= vmh_state_stats(vh, mod, &stats);
+    }
     if (rc)
         goto error;
     *out = tree;

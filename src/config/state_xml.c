@@ -282,6 +282,7 @@ vmh_state_print(const struct ly_ctx *ctx, const struct lyd_node *data,
                 const struct vmh_snapshot *snap, uint32_t opts, char **out)
 {
     GString *text = g_string_sized_new(4096), *lists;
+    struct vmh_stats stats;
     struct vmh_xml x;
     const struct lyd_node *n;
     bool vh_done = false;
@@ -301,7 +302,8 @@ vmh_state_print(const struct ly_ctx *ctx, const struct lyd_node *data,
         vmh_xml_vm_entry(&x, &snap->vms[i]);
     for (size_t i = 0; i < snap->n_faults; i++)
         vmh_xml_fault_entry(&x, &snap->faults[i]);
-    vmh_xml_statistics(&x, &snap->stats);
+    vmh_snapshot_stats(snap, &stats);
+    vmh_xml_statistics(&x, &stats);
 
     for (n = lyd_first_sibling(data); n && rc == 0; n = n->next) {
         char *t = NULL;

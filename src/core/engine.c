@@ -949,20 +949,28 @@ vmh_engine_rpc_apply_config(struct vmh_engine *engine, struct vmh_config *cfg)
     vmh_loop_call(engine->loop, vmh_engine_apply_config_cb, &c);
 }
 
-static void
-vmh_engine_publish_later_cb(void *opaque)
-{
-    vmh_engine_publish_later(opaque);
-}
-
+/* Called by front-end threads for every notification and trap: the
+ * snapshots read these counters live (vmh_snapshot_stats()).  Publishing a
+ * snapshot for each, as this once did, woke the engine and rebuilt the
+ * whole picture up to a thousand times in a storm, on the cores the
+ * notifications were waiting for. */
 void
 vmh_engine_count(struct vmh_engine *engine, enum vmh_stat stat, uint64_t n)
 {
-    guint64 *counter =
-        stat == VMH_STAT_TRAPS_SENT ? &engine->traps_sent : &engine->notifications_sent;
+    uint64_t *counter =
+        stat == VMH_STAT_TRAPS_SENT ? &engine->sent.traps : &engine->sent.notifications;
 
     __atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
-    vmh_loop_post(engine->loop, vmh_engine_publish_later_cb, engine);
+}
+
+void
+vmh_snapshot_stats(const struct vmh_snapshot *snap, struct vmh_stats *out)
+{
+    *out = snap->stats;
+    if (snap->sent) {
+        out->notifications_sent = __atomic_load_n(&snap->sent->notifications, __ATOMIC_RELAXED);
+        out->traps_sent = __atomic_load_n(&snap->sent->traps, __ATOMIC_RELAXED);
+    }
 }
 
 /* --- snapshots --- */
@@ -1091,8 +1099,8 @@ vmh_engine_build_snapshot(struct vmh_engine *engine)
     snap->stats.migrations_started = engine->migrations_started;
     snap->stats.migrations_completed = engine->migrations_completed;
     snap->stats.migrations_failed = engine->migrations_failed;
-    snap->stats.notifications_sent = __atomic_load_n(&engine->notifications_sent, __ATOMIC_RELAXED);
-    snap->stats.traps_sent = __atomic_load_n(&engine->traps_sent, __ATOMIC_RELAXED);
+    snap->sent = &engine->sent;
+    vmh_snapshot_stats(snap, &snap->stats);
     return snap;
 }
 

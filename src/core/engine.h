@@ -67,6 +67,12 @@ struct vmh_fault_snap {
     const char *description;
 };
 
+/* What the front ends count themselves, as they send (atomics). */
+struct vmh_sent_counters {
+    uint64_t notifications;
+    uint64_t traps;
+};
+
 struct vmh_stats {
     uint64_t faults_detected;
     uint64_t notifications_sent;
@@ -88,7 +94,14 @@ struct vmh_snapshot {
     struct vmh_fault_snap *faults; /* active and recently cleared, by id */
     size_t n_faults;
     struct vmh_stats stats;
+    /* The engine's sent counters, read live by vmh_snapshot_stats(): they
+     * change with every notification and trap, too often to publish a
+     * snapshot for each.  NULL (a snapshot made by hand): stats alone. */
+    const struct vmh_sent_counters *sent;
 };
+
+/* snap's statistics, with the sent counters as they are now. */
+void vmh_snapshot_stats(const struct vmh_snapshot *snap, struct vmh_stats *out);
 
 /* --- events: what the engine tells front ends --- */
 

@@ -91,8 +91,7 @@ struct vmh_engine {
     uint64_t migrations_started;
     uint64_t migrations_completed;
     uint64_t migrations_failed;
-    guint64 notifications_sent; /* atomics: front ends count */
-    guint64 traps_sent;
+    struct vmh_sent_counters sent; /* atomics: front ends count */
 
     /* migration cases */
     GQueue *ready;    /* struct vmh_vm * waiting for a slot, by deadline */

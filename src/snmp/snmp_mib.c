@@ -120,9 +120,11 @@ mib_system_value(const struct vmh_mib_view *view, unsigned id, struct vmh_mib_va
 static bool
 mib_stat_value(const struct vmh_mib_view *view, unsigned id, struct vmh_mib_value *val)
 {
-    const struct vmh_stats *s = &view->snap->stats;
-    const uint64_t v[] = {s->faults_detected,    s->notifications_sent,   s->traps_sent,
-                          s->migrations_started, s->migrations_completed, s->migrations_failed};
+    struct vmh_stats s;
+
+    vmh_snapshot_stats(view->snap, &s);
+    const uint64_t v[] = {s.faults_detected,    s.notifications_sent,   s.traps_sent,
+                          s.migrations_started, s.migrations_completed, s.migrations_failed};
 
     if (id < 1 || id > G_N_ELEMENTS(v))
         return false;

@@ -370,6 +370,27 @@ test_fault_history_is_bounded(void **state)
 }
 
 static void
+test_sent_counters_are_read_live_without_a_new_snapshot(void **state)
+{
+    struct fx *fx = *state;
+    struct vmh_snapshot *snap, by_hand = {.stats = {.notifications_sent = 7, .traps_sent = 8}};
+    struct vmh_stats st;
+
+    vmh_engine_publish(fx->engine);
+    snap = vmh_engine_snapshot(fx->engine);
+    vmh_engine_count(fx->engine, VMH_STAT_NOTIFICATIONS_SENT, 3);
+    vmh_engine_count(fx->engine, VMH_STAT_TRAPS_SENT, 2);
+    vmh_snapshot_stats(snap, &st);
+    assert_int_equal(st.notifications_sent, snap->stats.notifications_sent + 3);
+    assert_int_equal(st.traps_sent, snap->stats.traps_sent + 2);
+    assert_int_equal(st.faults_detected, snap->stats.faults_detected);
+    vmh_snapshot_unref(snap);
+    vmh_snapshot_stats(&by_hand, &st);
+    assert_int_equal(st.notifications_sent, 7);
+    assert_int_equal(st.traps_sent, 8);
+}
+
+static void
 test_new_configuration_changes_hosts_and_future_windows_only(void **state)
 {
     struct fx *fx = *state;
@@ -423,6 +444,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_new_cause_on_same_vm_is_notified_window_not_restarted,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_clear_notifies_and_ends_the_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sent_counters_are_read_live_without_a_new_snapshot,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_warning_is_sub_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_hypervisor_is_a_host_unreachable_fault, setup,
                                         teardown),
