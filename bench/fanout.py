@@ -15,6 +15,7 @@ import argparse
 import datetime
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -100,15 +101,31 @@ class Clients:
             sid += k
             p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                  bufsize=1)
+            # a reader per process drains its output to the end: a client
+            # blocked on a full pipe would not stop
+            p.lines = queue.Queue()
+            threading.Thread(target=self._drain, args=(p,), daemon=True).start()
             self.procs.append((p, k))
         for p, k in self.procs:
             self._wait_ready(p)
 
-    def _wait_ready(self, p):
+    @staticmethod
+    def _drain(p):
         for line in p.stdout:
+            p.lines.put(line)
+        p.lines.put(None)
+
+    def _line(self, p):
+        line = p.lines.get(timeout=120)
+        if line is None:
+            raise SystemExit("a %s subscriber process ended early" % self.kind)
+        return line
+
+    def _wait_ready(self, p):
+        while True:
+            line = self._line(p)
             if line.strip() == "ready" or '"k":"started"' in line:
                 return
-        raise SystemExit("a %s subscriber process ended before subscribing" % self.kind)
 
     def collect(self):
         """[(wall, eventTime)] of every vm-abnormal, and the clients' CPU (s)
@@ -117,16 +134,14 @@ class Clients:
         for p, k in self.procs:
             if self.kind == "c":
                 mine = []
-                for line in p.stdout:
-                    x = json.loads(line)
+                while len(mine) < k * self.n:
+                    x = json.loads(self._line(p))
                     if x["k"] == "n" and x["n"] == "vm-abnormal":
                         mine.append((x["w"], x["e"]))
-                        if len(mine) >= k * self.n:
-                            break
                 got += mine
                 cpu += cpu_since(p.pid, self.c_base[p.pid])
             else:
-                c, mine = json.loads(p.stdout.readline())
+                c, mine = json.loads(self._line(p))
                 got += mine
                 cpu += c
         return got, cpu
