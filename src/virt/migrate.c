@@ -182,10 +182,27 @@ vmh_conn_reachable(struct vmh_migrate_job *job, virConnectPtr conn)
            LV(job, virConnectGetLibVersion(conn, &version)) == 0;
 }
 
+/* virConnectGetType(), one caller at a time.  libvirt 9.0's remote driver
+ * caches the answer of its first call on the connection, but drops its
+ * lock during the RPC: two first calls at once (concurrent migrations to
+ * one host) both store theirs and one string leaks (valgrind, test_flow).
+ * Once cached, the call is a lookup. */
+static const char *
+vmh_conn_type(virConnectPtr conn)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    const char *t;
+
+    pthread_mutex_lock(&lock);
+    t = virConnectGetType(conn);
+    pthread_mutex_unlock(&lock);
+    return t;
+}
+
 static bool
 vmh_conn_is(struct vmh_migrate_job *job, virConnectPtr conn, const char *type)
 {
-    const char *t = LV(job, virConnectGetType(conn));
+    const char *t = LV(job, vmh_conn_type(conn));
 
     return t && !strcasecmp(t, type);
 }
@@ -1088,7 +1105,7 @@ vmh_virt_host_room(virConnectPtr conn, uint64_t *free_kib, unsigned *free_vcpus)
     *free_kib = promised;
     /* The test driver reports a fixed (or zero) free memory whatever its
      * domains take: only what is promised to them counts there. */
-    type = virConnectGetType(conn);
+    type = vmh_conn_type(conn);
     if (!(type && !strcasecmp(type, "TEST"))) {
         node_free = virNodeGetFreeMemory(conn);
         if (node_free > 0 && node_free / 1024 < promised)
