@@ -154,6 +154,9 @@ int vmh_nc_filter_subtree(const struct lyd_node *data, const struct lyd_node *fi
                           struct lyd_node **out);
 /* XPath filter: the selected nodes with their parents and descendants. */
 int vmh_nc_filter_xpath(const struct lyd_node *data, const char *xpath, struct lyd_node **out);
+/* The reply to an XPath filter without select (get, create-subscription):
+ * missing-attribute naming select and filter. */
+struct nc_server_reply *vmh_nc_filter_no_select(const struct ly_ctx *ctx, const char *msg);
 /* Whether a notification passes a subscription's filter. */
 bool vmh_nc_filter_notif(const struct lyd_node *notif, const struct lyd_node *subtree,
                          const char *xpath);

@@ -515,14 +515,8 @@ vmh_nc_subscribe(struct vmh_nc_server *srv, struct vmh_nc_session *s, struct lyd
 
         sel = m ? lyd_get_meta_value(m) : NULL;
         if (tv && !strcmp(tv, "xpath")) {
-            if (!sel) {
-                /* nc_err() reads the attribute and its element for this tag */
-                struct lyd_node *e =
-                    nc_err(srv->ctx, NC_ERR_MISSING_ATTR, NC_ERR_TYPE_PROT, "select", "filter");
-
-                nc_err_set_msg(e, "xpath filter without select", "en");
-                return nc_server_reply_err(e);
-            }
+            if (!sel)
+                return vmh_nc_filter_no_select(srv->ctx, "xpath filter without select");
             xpath = strdup(sel);
         } else if (any->value_type == LYD_ANYDATA_DATATREE && any->value.tree) {
             lyd_dup_siblings(any->value.tree, NULL, LYD_DUP_RECURSIVE, &ftree);

@@ -199,14 +199,9 @@ vmh_apply_filter(const struct lyd_node *rpc, struct lyd_node **data)
     type = lyd_find_meta(f->meta, NULL, "ietf-netconf:type");
     if (type && !strcmp(lyd_get_meta_value(type), "xpath")) {
         select = lyd_find_meta(f->meta, NULL, "ietf-netconf:select");
-        if (!select) {
-            /* nc_err() reads the attribute and its element for this tag */
-            struct lyd_node *e =
-                nc_err(vmh_ops_srv->ctx, NC_ERR_MISSING_ATTR, NC_ERR_TYPE_PROT, "select", "filter");
-
-            nc_err_set_msg(e, "an XPath filter needs the select attribute", "en");
-            return nc_server_reply_err(e);
-        }
+        if (!select)
+            return vmh_nc_filter_no_select(vmh_ops_srv->ctx,
+                                           "an XPath filter needs the select attribute");
         rc = vmh_nc_filter_xpath(*data, lyd_get_meta_value(select), &out);
         if (rc < 0)
             return vmh_err(NC_ERR_INVALID_VALUE, NC_ERR_TYPE_PROT, NULL, "invalid XPath filter: %s",
@@ -728,11 +723,8 @@ vmh_edit_apply(struct lyd_node *tparent, struct lyd_node **tfirst, const struct 
                 remove |= !strcmp(a->name.name, "operation") && !strcmp(a->value, "remove");
             if (tparent)
                 lyd_find_sibling_val(lyd_child(tparent), sn, NULL, 0, &match);
-            if (match && (match->flags & LYD_DEFAULT)) {
-                lyd_free_tree(match); /* the server's default: missing (vmh_edit_node) */
-                match = NULL;
-            }
-            if (match) {
+            /* the server's default counts as missing (vmh_edit_node) */
+            if (match && !(match->flags & LYD_DEFAULT)) {
                 lyd_free_tree(match);
             } else if (!remove) {
                 char *pp = lyd_path(tparent, LYD_PATH_STD, NULL, 0);
