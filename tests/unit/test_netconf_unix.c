@@ -380,19 +380,38 @@ raw_call(int fd, const char *body, char *buf, size_t size)
     read_until(fd, "\n##\n", buf, size);
 }
 
+/* A raw session past the hellos; buf is scratch. */
+static int
+raw_session(char *buf, size_t size)
+{
+    int fd = raw_connect();
+
+    read_until(fd, "]]>]]>", buf, size);
+    return fd;
+}
+
+/* Sends each body in turn on a raw session; every reply must hold needle
+ * (left in buf: the last reply). */
+static void
+raw_expect_each(int fd, const char *const *bodies, size_t n, const char *needle, char *buf,
+                size_t size)
+{
+    for (size_t i = 0; i < n; i++) {
+        raw_call(fd, bodies[i], buf, size);
+        assert_non_null(strstr(buf, needle));
+    }
+}
+
 static void
 test_message_without_an_element_is_malformed_not_a_crash(void **state)
 {
     static const char *const bodies[] = {" ", "<!-- nothing -->", "<?xml version=\"1.0\"?>"};
     static char buf[65536];
-    int fd = raw_connect();
+    int fd = raw_session(buf, sizeof buf);
     struct nc_session *s;
 
-    read_until(fd, "]]>]]>", buf, sizeof buf);
-    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
-        raw_call(fd, bodies[i], buf, sizeof buf);
-        assert_non_null(strstr(buf, "<error-tag>malformed-message</error-tag>"));
-    }
+    raw_expect_each(fd, bodies, G_N_ELEMENTS(bodies), "<error-tag>malformed-message</error-tag>",
+                    buf, sizeof buf);
     close(fd);
     s = open_session();
     expect(call(s, nc_rpc_get("/nfv-vm-health:vm-health/statistics", NC_WD_UNKNOWN,
@@ -420,12 +439,11 @@ test_message_not_well_formed_is_malformed(void **state)
         "<rpc message-id=\"1\" message-id=\"1\" xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\">"
         "<get><filt/></get></rpc>"};
     static char buf[65536];
-    int fd = raw_connect();
+    int fd = raw_session(buf, sizeof buf);
 
-    read_until(fd, "]]>]]>", buf, sizeof buf);
-    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
-        raw_call(fd, bodies[i], buf, sizeof buf);
-        assert_non_null(strstr(buf, "<error-tag>malformed-message</error-tag>"));
+    for (size_t i = 0; i < G_N_ELEMENTS(bodies); i++) {
+        raw_expect_each(fd, &bodies[i], 1, "<error-tag>malformed-message</error-tag>", buf,
+                        sizeof buf);
         assert_true(g_utf8_validate(buf, -1, NULL));
         for (const char *p = buf; *p; p++)
             assert_false((unsigned char)*p < 0x20 && *p != '\n' && *p != '\t' && *p != '\r');
@@ -448,12 +466,11 @@ test_xpath_filter_without_select_is_missing_attribute(void **state)
         "<filter xmlns:nc=\"urn:ietf:params:xml:ns:netconf:base:1.0\" nc:type=\"xpath\"/>"
         "</create-subscription></rpc>"};
     static char buf[65536];
-    int fd = raw_connect();
+    int fd = raw_session(buf, sizeof buf);
 
-    read_until(fd, "]]>]]>", buf, sizeof buf);
-    for (size_t i = 0; i < sizeof rpcs / sizeof *rpcs; i++) {
-        raw_call(fd, rpcs[i], buf, sizeof buf);
-        assert_non_null(strstr(buf, "<error-tag>missing-attribute</error-tag>"));
+    for (size_t i = 0; i < G_N_ELEMENTS(rpcs); i++) {
+        raw_expect_each(fd, &rpcs[i], 1, "<error-tag>missing-attribute</error-tag>", buf,
+                        sizeof buf);
         assert_non_null(strstr(buf, "<bad-attribute>select</bad-attribute>"));
     }
     close(fd);
@@ -467,9 +484,8 @@ static void
 test_unqualified_filter_twins_are_refused_not_a_crash(void **state)
 {
     static char buf[65536];
-    int fd = raw_connect();
+    int fd = raw_session(buf, sizeof buf);
 
-    read_until(fd, "]]>]]>", buf, sizeof buf);
     raw_call(fd,
              "<rpc message-id=\"1\" xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\"><get>"
              "<filter type=\"subtree\"><vm-health xmlns=\"\"><host><uri/></host></vm-health>"
