@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* vmhealthd: wires the subsystems together.  The main thread parses the
  * command line, loads the configuration, starts the loop thread and then
  * only waits for a signal to stop. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What the benchmarks in bench/ share: one percentile, the command line
 options bench/run passes (--json FILE, --quick), and the machine-readable
 results it collects.

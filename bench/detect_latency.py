@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Detection latency as the receivers see it.
 
 1. libvirt event -> notification: a domain on a private libvirtd (test driver)

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Evacuation of a hot host: 100 VMs on libvirt's test driver (two private
 libvirtd daemons), fault raised through the host's sysfs fixture, every
 window 0 s, at max-concurrent-migrations 1, 4 and 16.

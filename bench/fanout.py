@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Notification fan-out: a host fault over N VMs (default 125) heard by S
 admin subscribers (default 8, in 3 client processes, SSH), so S x N
 vm-abnormal notifications at once; latency at the subscribers from the

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The agent's own overhead per cold migration, beyond the libvirt calls, and
 the same libvirt calls made bare, side by side.
 

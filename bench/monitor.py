@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fault detection costs and latency on the real daemon.
 
 1. CPU cost of polling 64 hwmon sensors (+ 2 EDAC controllers) every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* NETCONF subscribers on libnetconf2's C client, for scripts/soak and
  * bench/fanout.py: a peer that costs little CPU per notification, so that
  * on a small machine the latency measured is the daemon's and not the

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """NETCONF benchmarks of the real vmhealthd (see docs/PERFORMANCE.md):
 
   idle      server CPU with 0, 1 and 10 idle SSH sessions

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* libnetconf2's C client for bench/netconf_bench.py: ROUNDS gets over the
  * UNIX socket.  Once connected it prints "ready" and waits for a line on
  * stdin, so that the caller can count the server's CPU over the gets alone;

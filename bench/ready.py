@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """migration-ready -> migration started, through the real daemon.
 
 One host with N running domains on libvirt's test driver (in-process) and a

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Event -> notification logged by snmptrapd, on the real daemon.
 
 A private libvirtd serves N running test-driver domains; the driver

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """SNMP walk cost and memory per row on the real daemon, and net-snmp's own
 snmpd walking a native table of the same size for comparison.
 

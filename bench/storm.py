@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A host fault with N VMs (default 1000): time from the sysfs change to the
 last vm-abnormal received by an ncclient subscriber (SSH, TICK = 0.001) and
 to the last vmhVmAbnormal logged by snmptrapd (v2c traps).  The host is

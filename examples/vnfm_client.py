@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A VNF manager's side of vmhealth, with ncclient (Debian's python3-ncclient).
 
 It connects over NETCONF/SSH, subscribes to the NETCONF stream, and for every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Configuration modelled in YANG: the libyang context with vmhealth's
  * modules, loading and validating a configuration file, turning a validated
  * tree into the engine's view (struct vmh_config), and building the

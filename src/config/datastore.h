@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The configuration datastores (running, startup) shared by main and the
  * NETCONF server: their trees behind a reader/writer lock, a transaction
  * mutex that serializes read-modify-write changes, the NETCONF <lock>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The operational view of vm-health: the running configuration with the
  * engine's state added, built straight from a snapshot. */
 #include "config/config.h"

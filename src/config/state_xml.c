@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The operational view printed as XML with its big lists (vm, fault) and
  * its statistics written straight from a snapshot.
  *

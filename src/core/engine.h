@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The engine owns hosts and VMs and every decision about them.  It runs on
  * the loop thread only; other threads read immutable snapshots it publishes.
  * It knows no protocol: monitors and hypervisor connections report facts

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The engine's own structures, shared by its files (engine.c: inventory,
  * faults, snapshots; migration.c: migration cases and their journal).
  * Nothing outside src/core includes this. */

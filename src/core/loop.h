@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The engine's thread: libvirt's default event loop (GLib based in libvirt
  * 9) runs in one thread and carries libvirt's events, the engine's timers
  * and work posted from other threads.  Everything that touches engine state

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Migration cases: one per affected VM, a state machine on the loop thread.
  *   none -> pending (window open) -> migrating -> completed | failed
  *   pending -> cancelled (its faults cleared, cancel-on-clear)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The engine's vocabulary: the configuration it acts on, what it knows of
  * hosts and VMs, and the string names of its enumerations (generated here,
  * once, from one table each).  Nothing in here knows a protocol or a file

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Policy: pure functions that decide from configuration and observed facts,
  * with no state of their own, so that every rule is unit-tested alone. */
 #ifndef VMH_CORE_POLICY_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The monitor's decision rules: pure functions of their inputs. */
 #include "monitor/monitor.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Polling of hwmon and EDAC under each host's sysfs-root.  Runs on the loop
  * thread: reading a few small sysfs files does not block. */
 #include "monitor/monitor.h"

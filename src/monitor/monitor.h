@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Host sensors read from sysfs: hwmon temperatures and alarm/fault flags,
  * EDAC memory error counters.  Polled on the loop thread every
  * settings/poll-interval (local sysfs reads do not block); every host is read

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Access control: the one place that decides what a NETCONF user may see
  * and do.  Users with role admin see and do everything.  A vnf-manager
  * user acts for the VNF managers that list it in 'vnf-manager/user' ("its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* A wrapper of libyang's lyd_parse_op() (it takes the place of the
  * library's for the whole program and calls it) for the RPCs libnetconf2
  * parses before any callback runs, which it answers itself when libyang

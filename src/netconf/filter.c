@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Subtree (RFC 6241 section 6) and XPath filters over data trees.  The
  * filter arrives as anyxml content: its nodes may be schema nodes or opaque
  * ones, so names, namespaces and values are read either way. */

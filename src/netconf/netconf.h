@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The NETCONF server (RFC 6241, 6242, 5277, 6243, 6022) on libnetconf2:
  * SSH and UNIX-socket endpoints from vmhealth-agent:agent/netconf, the
  * running and startup datastores, the domain RPCs, and the engine's events

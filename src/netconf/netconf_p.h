@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Internals of the NETCONF server shared by its files. */
 #ifndef VMH_NETCONF_NETCONF_P_H
 #define VMH_NETCONF_NETCONF_P_H

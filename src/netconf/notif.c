@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* RFC 5277 notifications: the engine's events become nfv-vm-health
  * notifications, kept in a bounded replay log (persisted in the state
  * directory, so that a replay works across a restart) and queued to every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The NETCONF operations libnetconf2 leaves to the server: get, get-config,
  * edit-config, copy-config, lock, unlock, kill-session, get-schema,
  * create-subscription and the nfv-vm-health RPCs.  They run in the worker

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Replies that carry data (get, get-config), printed here in one piece.
  *
  * libnetconf2 2.0 prints a reply through libyang's callback printer, which

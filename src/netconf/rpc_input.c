@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* RPCs whose input libyang refuses get the error RFC 6241 asks for.
  *
  * libnetconf2 2.0 parses every RPC against the schema before any callback

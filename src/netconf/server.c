@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* NETCONF transports and sessions.  Threads:
  *  - SSH acceptors, each in nc_accept(): libnetconf2 runs key exchange,
  *    authentication and hello synchronously, so whenever every acceptor is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The SNMP front end: NFV-VM-HEALTH-MIB served from engine snapshots, as an
  * embedded master agent or as an AgentX subagent, and the notifications
  * (traps and informs) the engine's events turn into.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The net-snmp thread.  Debian's net-snmp is built without thread support,
  * so this thread makes every net-snmp call of the process: agent set-up,
  * requests (embedded master or AgentX subagent), USM users, traps and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* agent/snmp of the validated configuration tree, as the SNMP front end
  * uses it.  libyang has already checked types, ranges and musts; what is
  * left is turning strings into numbers and addresses. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* NFV-VM-HEALTH-MIB over one snapshot: see snmp_mib.h.  Four subtrees, in
  * OID order: the system group, vmhHostTable, vmhVmTable, vmhStatistics. */
 #include "snmp/snmp_mib.h"

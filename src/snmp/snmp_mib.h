@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* NFV-VM-HEALTH-MIB (and the system group an NMS asks for first) computed
  * from one engine snapshot, without net-snmp's agent machinery: exact GET
  * and GETNEXT over object identifiers.  Rows are found by binary search in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* What the SNMP front end's files share: the agent object, the event queue
  * between the engine and the net-snmp thread, and the trap targets. */
 #ifndef VMH_SNMP_SNMP_PRIV_H

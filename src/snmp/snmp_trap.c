@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Notifications: every engine event becomes one trap or inform per target,
  * on the net-snmp thread.  Each target has its own session, so a receiver
  * that is down only ever costs its own informs' retransmissions, handled by

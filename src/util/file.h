@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Files that must never be seen half-written. */
 #ifndef VMH_UTIL_FILE_H
 #define VMH_UTIL_FILE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "util/log.h"
 
 #include <libvirt/libvirt.h>

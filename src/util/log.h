@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* One log sink for the whole agent: stderr when in the foreground, syslog
  * otherwise.  Every line carries the subsystem token that wrote it ("virt",
  * "config", "libyang", ...); debug lines are shown per token. */

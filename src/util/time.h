@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Clocks and timestamps. */
 #ifndef VMH_UTIL_TIME_H
 #define VMH_UTIL_TIME_H

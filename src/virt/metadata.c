@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The assignment a VIM writes into a domain's metadata at creation:
  *   <assignment xmlns="urn:vmhealth:nfv-vm-health">
  *     <vnf-manager>vnfm-ims</vnf-manager>

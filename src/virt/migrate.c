@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Cold migration of one domain, as a job with explicit steps (migrate.h).
  *
  * Threads: vmh_virt_migrate() runs from start to end in the caller's worker

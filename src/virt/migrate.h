@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Cold migration of one domain between two libvirt hosts, as a job with
  * explicit steps, each undone on failure so that the domain stays defined on
  * exactly one host and no disk is deleted before the move succeeded.  The

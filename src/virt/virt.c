@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Threads: connection attempts run in a GLib thread pool (virConnectOpen of
  * a remote URI can block for seconds), and so do the libvirt calls that an
  * event asks for (re-reading a domain: its info, definition and metadata,

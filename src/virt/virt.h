@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The hypervisors: one libvirt connection per configured host, shared by
  * every thread that needs it, kept open and current.  Connecting runs in a
  * worker thread; libvirt's events arrive on the loop thread and are turned

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Keeps bench/run from rotting: a quick run of the two benchmarks that also
 # measure a peer (snmp_walk: net-snmp's snmpd; migrate_overhead: the bare
 # libvirt calls) and of fanout (whose C subscriber, bench/nc_subscriber.c,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # docs/yang-tree.md must be what scripts/gen-docs makes of yang/ today.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Contract check of mibs/NFV-VM-HEALTH-MIB.txt (DESIGN.md, "MIB
 # NFV-VM-HEALTH-MIB"):
 #   (a) smilint -l 6 prints nothing at all (smilint exits 0 even when it

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Contract check of the YANG modules in yang/ with yanglint (libyang-tools):
 #   - each module compiles with no output at all (yanglint exits 0 on
 #     warnings, so any output counts as a failure) and prints as a tree;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # The README's first command must tell its story: runs scripts/demo and
 # checks that the VNF manager's VMs moved on its migration-ready, the others
 # at their deadlines, that the NOC got the traps, and where everything ended.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Configuration loading: any bytes, as XML and as JSON, must be parsed,
  * validated and (when valid) turned into the engine's view without a crash
  * or a leak. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* edit-config application: any bytes as the content of <config> in an
  * edit-config of running, sent to the real server.  The first byte picks
  * the parameters: bits 0-1 default-operation (absent, merge, replace,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The assignment element of domain metadata, as a VIM (or anyone able to
  * edit a domain) may write it. */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* RPC input handling: any bytes as NETCONF messages to the real server on
  * a fresh session.  The first byte picks the session's role: 'm' the user
  * of VNF manager m1, anything else admin.  The rest is split at "]]>]]>"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* sysfs value parsing and the detection rules fed from it. */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The in-process NETCONF server and its raw client; see nc_harness.h. */
 #include "nc_harness.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The NETCONF server of vmhealth, in process, for the fuzz targets: the
  * real server (vmh_nc_server_start) on a UNIX endpoint in a private
  * directory, the real datastores and engine on their loop, and a raw

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Tenant isolation and authentication (issue #7), with ncclient sessions of
 two VNF managers and an admin against the real vmhealthd and two private
 libvirtd hosts:

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Crash safety of a cold migration, end to end: the real vmhealthd moves a
 real QEMU guest (TCG, no KVM needed) between two unprivileged libvirtd
 daemons serving qemu:///session, is killed with SIGKILL in the middle of the

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The real vmhealthd: command line, configuration errors, readiness (log
 line and systemd's READY=1), the libvirt inventory it discovers, lifecycle
 changes made by another process, and a hypervisor that goes away and comes

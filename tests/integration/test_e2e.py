@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The seed's method end to end, through every real peer at once: a host's
 sysfs temperature crosses its threshold; its VNF manager hears vm-abnormal
 over NETCONF (ncclient) with every leaf, the NOC's snmptrapd gets

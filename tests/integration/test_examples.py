@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Every example in examples/ does what it says, against the real daemon,
 so that none of them can rot: the configurations validate, the domain
 metadata snippet assigns its VM, the VNF manager client hears its VM's

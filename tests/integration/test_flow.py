@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The whole fault-to-migration flow on the real daemon: a host's sysfs
 temperature crosses its threshold, the affected VMs get their windows, and
 when the windows are over they are cold-migrated to the other host.  Two

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Proves the harness in vmhtest.py: private libvirtd daemons serving the
 test driver (two hosts, cross-connection and cross-process visibility,
 events, stop/restart/kill noticed through the close callback, keepalive),

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Cold migration executor (src/virt/migrate.c) against two private libvirtd
 daemons serving the test driver: the real vmh_virt_migrate() runs in
 vmh-migrate-tool, failures are provoked for real between its steps (the tool

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """One real cold migration of a QEMU guest (TCG, no KVM needed) between two
 unprivileged libvirtd daemons serving qemu:///session, through the agent's
 executor (vmh-migrate-tool -> vmh_virt_migrate):

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The NETCONF server of the real vmhealthd, driven by ncclient over SSH
 (public key and password): hello and capabilities, get / get-config with
 subtree and XPath filters and with-defaults, edit-config (every operation,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A host that stops answering in the middle of an event does not hold up
 the others.  vmhealthd reaches host a through a UNIX-socket relay the test
 controls, host b directly (both private libvirtds on the test driver).  The

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The SNMP front end of the real vmhealthd, with net-snmp's own tools:
 snmpget / snmpbulkwalk / snmptable / snmpset against the embedded master
 (v2c and v3 authPriv), snmptrapd receiving v2c traps, v3 traps and v3

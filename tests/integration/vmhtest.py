@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Test harness for vmhealth integration tests.
 
 Run the tests with Debian's interpreter, which has python3-libvirt and

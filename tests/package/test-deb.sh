@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Builds the Debian package the way a release is built (prefix /usr, no
 # paths into this tree), installs it on this machine, checks what it put
 # where, runs the installed daemon's --check-config on the installed
@@ -42,6 +43,8 @@ check "installed configuration is valid" /usr/sbin/vmhealthd -c /etc/vmhealth/vm
 for ex in /usr/share/doc/vmhealth/examples/*-host.xml; do
   check "installed example $(basename "$ex") is valid" /usr/sbin/vmhealthd -c "$ex" --check-config
 done
+check "its copyright file says GPL-3.0-or-later" \
+  grep -qx 'License: GPL-3.0-or-later' /usr/share/doc/vmhealth/copyright
 check "the package removes cleanly" dpkg --purge vmhealth
 check "nothing left in /usr/sbin" test ! -e /usr/sbin/vmhealthd
 

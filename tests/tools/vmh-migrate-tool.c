@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* vmh-migrate-tool: runs the agent's cold-migration executor
  * (vmh_virt_migrate) once, or back and forth for a benchmark, between two
  * libvirt URIs, so that integration tests and benchmarks drive the real code

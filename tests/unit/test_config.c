@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Configuration: loading, validation errors that name the node and the
  * reason, the engine's view of a valid tree, and the operational tree. */
 #include <setjmp.h>

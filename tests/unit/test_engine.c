@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The engine's faults, events, health and RPCs, without hypervisors: the
  * inventory is fed directly, events are captured by an observer. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Atomic file writes and directory creation. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The libvirt inventory, end to end inside one process: the real loop
  * thread, engine and virt subsystem against libvirt's test driver.  The
  * test drives the hypervisor through a connection of its own. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The assignment element of domain metadata: present, absent, malformed. */
 #include <setjmp.h>
 #include <stdarg.h>

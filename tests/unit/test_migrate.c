@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Cold migration executor against libvirt's in-process test driver: every
  * connection to a test:///PATH node XML is a private hypervisor, so two
  * connections are two hosts.  Failures that need a real daemon to die (target

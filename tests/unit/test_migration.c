@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Migration cases in the engine: windows, the ready and timer paths,
  * target choice, concurrency, cancel-on-clear, outcomes and the journal.
  * The hypervisor layer is replaced by hooks that record the jobs; the test

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* hwmon and EDAC monitoring against fixture sysfs trees the test changes
  * step by step: threshold crossings, hysteresis, flapping, flags, counter
  * reset, garbage, disappearing sensors, an unreadable root; and the pure

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The NETCONF server's pieces that need no network: RFC 6241 subtree
  * filtering (selection, containment, content match, keys), XPath filters,
  * notification filters, and the datastores' locks and startup write-back. */

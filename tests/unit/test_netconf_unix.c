@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The NETCONF server over its UNIX socket, with libnetconf2's own C client
  * against the real vmhealthd (started from the build tree on a private
  * socket, stopped after each group): the peer's uid mapped to a user, an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Effective manager and preprocessing time: every precedence case. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The SNMP front end's thread inside one process: the real loop thread and
  * engine, the agent started with traps to UDP sockets this test holds.
  * Faults raised on the loop thread must come out as one trap per event per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* NFV-VM-HEALTH-MIB over engine snapshots, without any SNMP transport: the
  * engine is fed directly (its loop registered, not started), and GET /
  * GETNEXT are asked of the MIB layer the agent's handlers wrap.  Also the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* libvirt's VM-level events as faults.  The test driver cannot raise
  * watchdog, I/O error or memory failure events, so this calls the
  * translations the event callbacks use, with what libvirt would pass. */
