@@ -286,21 +286,20 @@ vmh_engine_vm_event(struct vmh_engine *engine, enum vmh_event_type type, const s
         .migration_cancelled = cancelled,
     };
 
-    vmh_engine_emit(engine, &ev);
+    vmh_mig_tell_event(engine, &ev);
 }
 
 /* Tells the VNF managers: one vm-abnormal per VM the fault affects.  A VM
  * gets its window when the first fault touches it; later faults keep it.
  * The windows of all its VMs reach the journal in one write, before the
- * first notification (a host fault with 125 VMs took one fsync per VM, up
- * to 0.7 s, before the last VM was told). */
+ * first notification leaves (a host fault with 125 VMs took one fsync per
+ * VM, up to 0.7 s, before the last VM was told). */
 static void
 vmh_engine_notify_abnormal(struct vmh_engine *engine, const struct vmh_fault *f)
 {
     GHashTableIter it;
     gpointer value;
-    GPtrArray *affected = g_ptr_array_new();
-    size_t n;
+    size_t n = 0;
 
     vmh_mig_journal_hold(engine);
     g_hash_table_iter_init(&it, engine->vms);
@@ -313,13 +312,10 @@ vmh_engine_notify_abnormal(struct vmh_engine *engine, const struct vmh_fault *f)
             vm->deadline_ms = vmh_time_real_ms() + (int64_t)vm->ppt * 1000;
             vmh_mig_window_open(engine, vm);
         }
-        g_ptr_array_add(affected, vm);
+        vmh_engine_vm_event(engine, VMH_EV_VM_ABNORMAL, vm, f, false);
+        n++;
     }
     vmh_mig_journal_release(engine);
-    for (guint i = 0; i < affected->len; i++)
-        vmh_engine_vm_event(engine, VMH_EV_VM_ABNORMAL, g_ptr_array_index(affected, i), f, false);
-    n = affected->len;
-    g_ptr_array_free(affected, TRUE);
     log_info("core", "fault %" PRIu64 " %s (%s) on %s%s%s: %zu VMs notified", f->id,
              vmh_cause_str(f->cause), vmh_severity_str(f->severity), f->host,
              f->vm_uuid ? " vm " : "", f->vm_uuid ? f->vm_uuid : "", n);
@@ -382,8 +378,6 @@ vmh_engine_clear(struct vmh_engine *engine, struct vmh_fault *f)
 {
     GHashTableIter it;
     gpointer value;
-    GPtrArray *affected = g_ptr_array_new();
-    GArray *cancelled_of = g_array_new(FALSE, FALSE, sizeof(bool));
 
     g_hash_table_steal(engine->faults, f->key);
     g_hash_table_remove(engine->faults_by_id, &f->id);
@@ -405,15 +399,9 @@ vmh_engine_clear(struct vmh_engine *engine, struct vmh_fault *f)
             if (vm->migration != VMH_MIG_PENDING && vm->migration != VMH_MIG_MIGRATING)
                 vm->deadline_ms = 0;
         }
-        g_ptr_array_add(affected, vm);
-        g_array_append_val(cancelled_of, cancelled);
+        vmh_engine_vm_event(engine, VMH_EV_FAULT_CLEARED, vm, f, cancelled);
     }
     vmh_mig_journal_release(engine);
-    for (guint i = 0; i < affected->len; i++)
-        vmh_engine_vm_event(engine, VMH_EV_FAULT_CLEARED, g_ptr_array_index(affected, i), f,
-                            g_array_index(cancelled_of, bool, i));
-    g_ptr_array_free(affected, TRUE);
-    g_array_free(cancelled_of, TRUE);
     g_queue_push_tail(engine->history, f);
     while (g_queue_get_length(engine->history) > VMH_FAULT_HISTORY)
         vmh_fault_free(g_queue_pop_head(engine->history));
@@ -901,13 +889,17 @@ vmh_engine_migrate_cb(void *opaque)
     } else {
         if (vm->migration != VMH_MIG_PENDING && !vm->waiting_target) {
             /* An operator's migrate-vm: a case without a window. */
-            vm->migration = VMH_MIG_PENDING;
+            vmh_mig_set(c->engine, vm, VMH_MIG_PENDING);
             vm->deadline_ms = vmh_time_real_ms();
         }
-        log_info("core", "vm %s (%s): %s%s%s", vm->info.name, uuid,
-                 c->ready ? "migration-ready from its manager" : "migrate-vm from an operator",
-                 c->target ? ", target " : "", c->target ? c->target : "");
+        /* The request is told with what it started, after the journal. */
+        vmh_mig_journal_hold(c->engine);
+        vmh_mig_tell_log(c->engine, VMH_LOG_INFO, "vm %s (%s): %s%s%s", vm->info.name, uuid,
+                         c->ready ? "migration-ready from its manager"
+                                  : "migrate-vm from an operator",
+                         c->target ? ", target " : "", c->target ? c->target : "");
         vmh_mig_request_start(c->engine, vm, c->target);
+        vmh_mig_journal_release(c->engine);
     }
     g_free(uuid);
 }

@@ -6,6 +6,7 @@
 #define VMH_CORE_ENGINE_PRIV_H
 
 #include "core/engine.h"
+#include "util/log.h"
 
 #include <glib.h>
 #include <pthread.h>
@@ -102,7 +103,8 @@ struct vmh_engine {
     int retry_timer;       /* retries cases that found no target */
     char *journal_path;    /* NULL: no journal */
     unsigned journal_held; /* > 0: writes wait for vmh_mig_journal_release */
-    bool journal_dirty;
+    bool journal_dirty;    /* a case changed since the last write */
+    GQueue *told;          /* struct vmh_told: words waiting for the journal */
     GHashTable *recovered; /* uuid -> struct vmh_journal_entry, from the last run */
 
     pthread_mutex_t snap_lock;
@@ -140,6 +142,13 @@ void vmh_mig_window_open(struct vmh_engine *engine, struct vmh_vm *vm);
  * case; whoever holds it writes before telling anyone of the cases. */
 void vmh_mig_journal_hold(struct vmh_engine *engine);
 void vmh_mig_journal_release(struct vmh_engine *engine);
+/* Every change of a case's state goes through vmh_mig_set, and every log
+ * line or event about a case through vmh_mig_tell_*: nothing about a case
+ * leaves before the journal has it (migration.c explains). */
+void vmh_mig_set(struct vmh_engine *engine, struct vmh_vm *vm, enum vmh_migration_state state);
+void vmh_mig_tell_log(struct vmh_engine *engine, enum vmh_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void vmh_mig_tell_event(struct vmh_engine *engine, const struct vmh_event *ev);
 /* The VM's last fault cleared; returns whether its pending case was
  * cancelled (cancel-on-clear). */
 bool vmh_mig_fault_gone(struct vmh_engine *engine, struct vmh_vm *vm);

@@ -13,6 +13,7 @@
 #include "util/time.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,20 +28,113 @@
 
 static void vmh_mig_dispatch(struct vmh_engine *engine);
 
-/* --- journal --- */
+/* --- journal, then telling ---
+ * The journal is the agent's promise to its next run: whoever hears of a
+ * case (a log line, an event, hence a notification or a trap) must find it
+ * on disk if the agent dies the next instant, or the restarted agent would
+ * tell it again or contradict it.  So the order is enforced here, in one
+ * place: every change of a case marks the journal dirty (vmh_mig_set), and
+ * every word about a case goes through vmh_mig_tell_log/_event, which write
+ * a dirty journal, durably, before anything leaves.  Under a hold (many
+ * cases changed at once) words wait for the release and its single write. */
+
+struct vmh_told {
+    enum vmh_log_level level;
+    char *line; /* NULL: an event only */
+    bool has_event;
+    struct vmh_event ev; /* its strings owned here */
+};
+
+static void
+vmh_told_free(struct vmh_told *t)
+{
+    g_free(t->line);
+    if (t->has_event) {
+        g_free((char *)t->ev.vm_uuid);
+        g_free((char *)t->ev.vm_name);
+        g_free((char *)t->ev.host);
+        g_free((char *)t->ev.vnf_manager);
+        g_free((char *)t->ev.source_host);
+        g_free((char *)t->ev.target_host);
+        g_free((char *)t->ev.reason);
+    }
+    g_free(t);
+}
 
 /* Rewrites the whole journal: it holds only the live cases, a few lines. */
 static void vmh_mig_journal_put(struct vmh_engine *engine, bool durable);
 
-/* A case began, ended or changed state: on disk before anything else. */
+/* The journal first (when a case changed), then every word waiting. */
+static void
+vmh_mig_flush(struct vmh_engine *engine)
+{
+    struct vmh_told *t;
+
+    if (engine->journal_dirty) {
+        engine->journal_dirty = false;
+        vmh_mig_journal_put(engine, true);
+    }
+    while ((t = g_queue_pop_head(engine->told))) {
+        if (t->line)
+            vmh_log(t->level, "core", "%s", t->line);
+        if (t->has_event)
+            vmh_engine_emit(engine, &t->ev);
+        vmh_told_free(t);
+    }
+}
+
+static void
+vmh_mig_told(struct vmh_engine *engine, struct vmh_told *t)
+{
+    g_queue_push_tail(engine->told, t);
+    if (!engine->journal_held)
+        vmh_mig_flush(engine);
+}
+
+void
+vmh_mig_tell_log(struct vmh_engine *engine, enum vmh_log_level level, const char *fmt, ...)
+{
+    struct vmh_told *t = g_new0(struct vmh_told, 1);
+    va_list ap;
+
+    t->level = level;
+    va_start(ap, fmt);
+    t->line = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    vmh_mig_told(engine, t);
+}
+
+void
+vmh_mig_tell_event(struct vmh_engine *engine, const struct vmh_event *ev)
+{
+    struct vmh_told *t = g_new0(struct vmh_told, 1);
+
+    t->has_event = true;
+    t->ev = *ev;
+    t->ev.vm_uuid = g_strdup(ev->vm_uuid);
+    t->ev.vm_name = g_strdup(ev->vm_name);
+    t->ev.host = g_strdup(ev->host);
+    t->ev.vnf_manager = g_strdup(ev->vnf_manager);
+    t->ev.source_host = g_strdup(ev->source_host);
+    t->ev.target_host = g_strdup(ev->target_host);
+    t->ev.reason = g_strdup(ev->reason);
+    vmh_mig_told(engine, t);
+}
+
+void
+vmh_mig_set(struct vmh_engine *engine, struct vmh_vm *vm, enum vmh_migration_state state)
+{
+    vm->migration = state;
+    engine->journal_dirty = true;
+}
+
+/* A case changed outside any hold: on disk now, and what waited is told. */
 static void
 vmh_mig_journal_write(struct vmh_engine *engine)
 {
-    if (engine->journal_held) {
-        engine->journal_dirty = true;
-        return;
-    }
-    vmh_mig_journal_put(engine, true);
+    engine->journal_dirty = true;
+    if (!engine->journal_held)
+        vmh_mig_flush(engine);
 }
 
 void
@@ -52,10 +146,9 @@ vmh_mig_journal_hold(struct vmh_engine *engine)
 void
 vmh_mig_journal_release(struct vmh_engine *engine)
 {
-    if (--engine->journal_held || !engine->journal_dirty)
+    if (--engine->journal_held)
         return;
-    engine->journal_dirty = false;
-    vmh_mig_journal_put(engine, true);
+    vmh_mig_flush(engine);
 }
 
 static void
@@ -169,7 +262,7 @@ vmh_mig_event(struct vmh_engine *engine, enum vmh_event_type type, struct vmh_vm
         .reason = reason,
     };
 
-    vmh_engine_emit(engine, &ev);
+    vmh_mig_tell_event(engine, &ev);
 }
 
 static void
@@ -243,7 +336,7 @@ vmh_mig_window_open(struct vmh_engine *engine, struct vmh_vm *vm)
 {
     if (vm->migration == VMH_MIG_PENDING || vm->migration == VMH_MIG_MIGRATING)
         return;
-    vm->migration = VMH_MIG_PENDING;
+    vmh_mig_set(engine, vm, VMH_MIG_PENDING);
     vm->waiting_target = false;
     g_free(vm->target_host);
     vm->target_host = NULL;
@@ -260,11 +353,11 @@ vmh_mig_fault_gone(struct vmh_engine *engine, struct vmh_vm *vm)
     if (!waiting || !engine->cfg->settings.cancel_on_clear)
         return false;
     vmh_mig_unqueue(engine, vm);
-    vm->migration = VMH_MIG_CANCELLED;
+    vmh_mig_set(engine, vm, VMH_MIG_CANCELLED);
     vm->waiting_target = false;
-    log_info("core", "vm %s (%s): its faults cleared, pending migration cancelled", vm->info.name,
-             vm->info.uuid);
-    vmh_mig_journal_write(engine);
+    vmh_mig_tell_log(engine, VMH_LOG_INFO,
+                     "vm %s (%s): its faults cleared, pending migration cancelled", vm->info.name,
+                     vm->info.uuid);
     return true;
 }
 
@@ -363,19 +456,18 @@ vmh_mig_no_target(struct vmh_engine *engine, struct vmh_vm *vm, const char *why)
 {
     bool first = !vm->waiting_target;
 
-    vm->migration = VMH_MIG_FAILED;
+    vmh_mig_set(engine, vm, VMH_MIG_FAILED);
     vm->waiting_target = true;
     vmh_mig_set_error(vm, why);
     if (first) {
-        log_warn("core", "vm %s (%s): %s; retried when a target appears", vm->info.name,
-                 vm->info.uuid, why);
         engine->migrations_failed++;
+        vmh_mig_tell_log(engine, VMH_LOG_WARN, "vm %s (%s): %s; retried when a target appears",
+                         vm->info.name, vm->info.uuid, why);
         vmh_mig_event(engine, VMH_EV_MIGRATION_FAILED, vm, NULL, NULL, why, 0);
     }
     if (engine->retry_timer < 0)
         engine->retry_timer = vmh_loop_timer_once(engine->loop, VMH_RETRY_NO_TARGET_MS,
                                                   vmh_mig_retry_cb, engine, NULL);
-    vmh_mig_journal_write(engine);
 }
 
 static void
@@ -395,7 +487,7 @@ vmh_mig_start(struct vmh_engine *engine, struct vmh_vm *vm, struct vmh_host *tar
 
     memcpy(job.uuid, vm->info.uuid, sizeof job.uuid);
     vm->was_running = job.was_running;
-    vm->migration = VMH_MIG_MIGRATING;
+    vmh_mig_set(engine, vm, VMH_MIG_MIGRATING);
     vm->waiting_target = false;
     vm->job_id = job.id;
     vm->step = VMH_STEP_CHECK;
@@ -409,10 +501,11 @@ vmh_mig_start(struct vmh_engine *engine, struct vmh_vm *vm, struct vmh_host *tar
     engine->running++;
     engine->migrations_started++;
     g_hash_table_insert(engine->jobs, &vm->job_id, vm);
-    vmh_mig_journal_write(engine);
-    log_info("core", "vm %s (%s): migrating from %s to %s (job %" PRIu64 ")", vm->info.name,
-             vm->info.uuid, vm->host->name, target->name, job.id);
+    vmh_mig_tell_log(engine, VMH_LOG_INFO, "vm %s (%s): migrating from %s to %s (job %" PRIu64 ")",
+                     vm->info.name, vm->info.uuid, vm->host->name, target->name, job.id);
     vmh_mig_event(engine, VMH_EV_MIGRATION_STARTED, vm, vm->host->name, target->name, NULL, 0);
+    /* Even under a hold: no job begins before the journal says migrating. */
+    vmh_mig_flush(engine);
     vmh_engine_publish_later(engine);
     if (engine->hooks.run_migration) {
         engine->hooks.run_migration(&job, engine->hooks.opaque);
@@ -474,34 +567,36 @@ vmh_engine_migration_done(struct vmh_engine *engine, uint64_t job_id,
     target = vmh_engine_host(engine, vm->target_host);
     ms = (uint64_t)(vmh_time_mono_ms() - vm->started_ms);
     source = g_strdup(vm->source ? vm->source->name : vm->host->name);
+    vmh_mig_journal_hold(engine);
     vmh_mig_end_job(engine, vm);
     if (res->ok && target) {
         vm->host->vm_count--;
         vm->host = target;
         target->vm_count++;
         vm->info.power = res->started ? VMH_POWER_RUNNING : VMH_POWER_SHUTOFF;
-        vm->migration = VMH_MIG_COMPLETED;
+        vmh_mig_set(engine, vm, VMH_MIG_COMPLETED);
         vm->deadline_ms = 0;
         engine->migrations_completed++;
-        log_info("core",
-                 "vm %s (%s): migrated from %s to %s in %" PRIu64 " ms (libvirt %" PRIu64 " ms)%s",
-                 vm->info.name, vm->info.uuid, source, target->name, ms, res->libvirt_ms,
-                 res->started ? ", running" : "");
+        vmh_mig_tell_log(engine, VMH_LOG_INFO,
+                         "vm %s (%s): migrated from %s to %s in %" PRIu64 " ms (libvirt %" PRIu64
+                         " ms)%s",
+                         vm->info.name, vm->info.uuid, source, target->name, ms, res->libvirt_ms,
+                         res->started ? ", running" : "");
         vmh_mig_event(engine, VMH_EV_MIGRATION_COMPLETED, vm, source, target->name, NULL, ms);
     } else {
         const char *why = res->error ? res->error : "the target host is gone";
 
-        vm->migration = VMH_MIG_FAILED;
+        vmh_mig_set(engine, vm, VMH_MIG_FAILED);
         vm->deadline_ms = 0;
         vmh_mig_set_error(vm, why);
         engine->migrations_failed++;
-        log_warn("core", "vm %s (%s): migration to %s failed: %s%s", vm->info.name, vm->info.uuid,
-                 vm->target_host ? vm->target_host : "?", why,
-                 res->rolled_back ? " (rolled back)" : "");
+        vmh_mig_tell_log(engine, VMH_LOG_WARN, "vm %s (%s): migration to %s failed: %s%s",
+                         vm->info.name, vm->info.uuid, vm->target_host ? vm->target_host : "?", why,
+                         res->rolled_back ? " (rolled back)" : "");
         vmh_mig_event(engine, VMH_EV_MIGRATION_FAILED, vm, NULL, NULL, why, 0);
     }
     g_free(source);
-    vmh_mig_journal_write(engine);
+    vmh_mig_journal_release(engine);
     vmh_mig_dispatch(engine);
     vmh_engine_publish_later(engine);
 }
@@ -536,12 +631,12 @@ vmh_mig_vm_appeared(struct vmh_engine *engine, struct vmh_vm *vm)
     if (e->state == VMH_MIG_PENDING || e->state == VMH_MIG_FAILED) {
         /* The window keeps its original deadline; past it, migrate now. */
         vm->deadline_ms = e->deadline_ms ? e->deadline_ms : vmh_time_real_ms();
-        vm->migration = VMH_MIG_PENDING;
-        log_info("core", "vm %s (%s): pending migration resumed from the journal", vm->info.name,
-                 vm->info.uuid);
+        vmh_mig_set(engine, vm, VMH_MIG_PENDING);
         g_hash_table_remove(engine->recovered, vm->info.uuid);
         vmh_mig_arm(engine, vm);
-        vmh_mig_journal_write(engine);
+        vmh_mig_tell_log(engine, VMH_LOG_INFO,
+                         "vm %s (%s): pending migration resumed from the journal", vm->info.name,
+                         vm->info.uuid);
         return;
     }
     /* Half done: let the hypervisor layer find where it stands. */
@@ -554,7 +649,7 @@ vmh_mig_vm_appeared(struct vmh_engine *engine, struct vmh_vm *vm)
     job.was_running = e->was_running != 0;
     vm->was_running = job.was_running;
     job.shutdown_timeout_s = engine->cfg->settings.shutdown_timeout;
-    vm->migration = VMH_MIG_MIGRATING;
+    vmh_mig_set(engine, vm, VMH_MIG_MIGRATING);
     vm->job_id = job.id;
     vm->step = e->step;
     vm->source = vmh_engine_host(engine, e->source);
@@ -565,6 +660,7 @@ vmh_mig_vm_appeared(struct vmh_engine *engine, struct vmh_vm *vm)
     vm->target_host = g_strdup(e->target);
     engine->running++;
     g_hash_table_insert(engine->jobs, &vm->job_id, vm);
+    /* The journal already holds this case as migrating: telling is safe. */
     log_info("core", "vm %s (%s): migration %s -> %s was interrupted at step %d; recovering",
              vm->info.name, vm->info.uuid, e->source, e->target, e->step);
     if (engine->hooks.recover_migration) {
@@ -584,6 +680,7 @@ vmh_mig_init(struct vmh_engine *engine)
     engine->ready = g_queue_new();
     engine->jobs = g_hash_table_new(g_int64_hash, g_int64_equal);
     engine->recovered = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    engine->told = g_queue_new();
     engine->retry_timer = -1;
 }
 
@@ -594,5 +691,6 @@ vmh_mig_fini(struct vmh_engine *engine)
     g_queue_free(engine->ready);
     g_hash_table_destroy(engine->jobs);
     g_hash_table_destroy(engine->recovered);
+    g_queue_free_full(engine->told, (GDestroyNotify)vmh_told_free);
     g_free(engine->journal_path);
 }

@@ -35,7 +35,20 @@ struct fx {
     int recovered;
     char *dir;
     char *journal_at_first_abnormal; /* what the journal held when the first was told */
+    GPtrArray *told; /* when recording: the journal as it was at each word about a case */
 };
+
+static char *
+journal_now(struct fx *fx)
+{
+    char *path = g_build_filename(fx->dir, "migrations.journal", NULL);
+    char *text = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        text = g_strdup("");
+    g_free(path);
+    return text;
+}
 
 static void
 capture(const struct vmh_event *ev, void *opaque)
@@ -52,6 +65,18 @@ capture(const struct vmh_event *ev, void *opaque)
     }
     if (ev->type == VMH_EV_MIGRATION_FAILED)
         g_ptr_array_add(fx->reasons, g_strdup(ev->reason));
+    if (fx->told)
+        g_ptr_array_add(fx->told, journal_now(fx));
+}
+
+/* Log lines about the test's VMs, when recording. */
+static void
+capture_log(enum vmh_log_level level, const char *token, const char *msg, void *opaque)
+{
+    struct fx *fx = opaque;
+
+    if (fx->told && !strcmp(token, "core") && (strstr(msg, UUID_1) || strstr(msg, UUID_2)))
+        g_ptr_array_add(fx->told, journal_now(fx));
 }
 
 static void
@@ -446,6 +471,144 @@ test_journal_resumes_pending_and_recovers_migrating(void **state)
     g_free(dir);
 }
 
+/* Every word about a case that a call let out (events, log lines) came
+ * after the journal write of that call: what the journal held then is what
+ * it holds now.  Returns how many words there were. */
+static guint
+told_after_the_journal(struct fx *fx)
+{
+    char *now = journal_now(fx);
+    guint n = fx->told->len;
+
+    for (guint i = 0; i < n; i++)
+        assert_string_equal(g_ptr_array_index(fx->told, i), now);
+    g_ptr_array_set_size(fx->told, 0);
+    g_free(now);
+    return n;
+}
+
+/* A fixture that records the journal at every word about a case; the
+ * words of the steps before the one under test are dropped. */
+static struct fx *
+recording(void)
+{
+    char *dir = g_dir_make_tmp("vmh-journal-XXXXXX", NULL);
+    struct fx *fx = start_with(config(4, 600), dir);
+
+    g_free(dir);
+    connect_hosts(fx);
+    room(fx, "b", 8);
+    fx->told = g_ptr_array_new_with_free_func(g_free);
+    vmh_log_set_sink(capture_log, fx);
+    return fx;
+}
+
+static void
+recording_stop(struct fx *fx)
+{
+    char *cmd = g_strdup_printf("rm -rf '%s'", fx->dir);
+
+    vmh_log_set_sink(NULL, NULL);
+    g_ptr_array_free(fx->told, TRUE);
+    fx->told = NULL;
+    assert_int_equal(system(cmd), 0);
+    g_free(cmd);
+    stop(fx);
+}
+
+static uint64_t
+started(struct fx *fx)
+{
+    struct vmh_rpc_result res;
+
+    fault_on_a(fx);
+    vmh_engine_rpc_migration_ready(fx->engine, UUID_1, NULL, &res);
+    assert_int_equal(fx->jobs->len, 1);
+    g_ptr_array_set_size(fx->told, 0);
+    return g_array_index(fx->jobs, struct vmh_migration_job, 0).id;
+}
+
+static void
+test_windows_are_journalled_before_vm_abnormal(void **state)
+{
+    struct fx *fx = recording();
+
+    fault_on_a(fx);
+    assert_int_equal(count(fx, VMH_EV_VM_ABNORMAL), 2);
+    assert_true(told_after_the_journal(fx) >= 2);
+    recording_stop(fx);
+}
+
+static void
+test_a_start_is_journalled_before_it_is_told(void **state)
+{
+    struct fx *fx = recording();
+    struct vmh_rpc_result res;
+
+    fault_on_a(fx);
+    g_ptr_array_set_size(fx->told, 0);
+    vmh_engine_rpc_migration_ready(fx->engine, UUID_1, NULL, &res);
+    assert_int_equal(count(fx, VMH_EV_MIGRATION_STARTED), 1);
+    assert_true(told_after_the_journal(fx) >= 2);
+    recording_stop(fx);
+}
+
+static void
+test_a_failed_migration_is_journalled_before_it_is_told(void **state)
+{
+    struct fx *fx = recording();
+    struct vmh_migration_result failed = {.error = "define on b failed", .rolled_back = true};
+
+    vmh_engine_migration_done(fx->engine, started(fx), &failed);
+    assert_int_equal(count(fx, VMH_EV_MIGRATION_FAILED), 1);
+    assert_true(told_after_the_journal(fx) >= 2);
+    recording_stop(fx);
+}
+
+static void
+test_a_completed_migration_is_journalled_before_it_is_told(void **state)
+{
+    struct fx *fx = recording();
+    struct vmh_migration_result done = {.ok = true, .started = true};
+
+    vmh_engine_migration_done(fx->engine, started(fx), &done);
+    assert_int_equal(count(fx, VMH_EV_MIGRATION_COMPLETED), 1);
+    assert_true(told_after_the_journal(fx) >= 2);
+    recording_stop(fx);
+}
+
+static void
+test_no_target_is_journalled_before_it_is_told(void **state)
+{
+    struct fx *fx = recording();
+    struct vmh_rpc_result res;
+
+    room(fx, "b", 0);
+    fault_on_a(fx);
+    g_ptr_array_set_size(fx->told, 0);
+    vmh_engine_rpc_migration_ready(fx->engine, UUID_1, NULL, &res);
+    assert_int_equal(res.status, VMH_RPC_OK);
+    assert_int_equal(count(fx, VMH_EV_MIGRATION_FAILED), 1);
+    assert_true(told_after_the_journal(fx) >= 2);
+    recording_stop(fx);
+}
+
+static void
+test_a_cancelled_case_is_journalled_before_it_is_told(void **state)
+{
+    struct fx *fx = recording();
+    struct vmh_snapshot *snap = NULL;
+
+    fault_on_a(fx);
+    g_ptr_array_set_size(fx->told, 0);
+    vmh_engine_clear_fault_of(fx->engine, "a", NULL, "hwmon0/temp1", VMH_CAUSE_HIGH_TEMPERATURE);
+    assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_CANCELLED);
+    assert_int_equal(count(fx, VMH_EV_FAULT_CLEARED), 2);
+    assert_true(told_after_the_journal(fx) >= 4); /* two cancelled, two fault-cleared */
+    vmh_snapshot_unref(snap);
+    recording_stop(fx);
+}
+
 static void
 test_target_policy(void **state)
 {
@@ -553,6 +716,12 @@ main(void)
         cmocka_unit_test(test_clearing_cancels_a_pending_case),
         cmocka_unit_test(test_without_cancel_on_clear_the_case_goes_on),
         cmocka_unit_test(test_journal_resumes_pending_and_recovers_migrating),
+        cmocka_unit_test(test_windows_are_journalled_before_vm_abnormal),
+        cmocka_unit_test(test_a_start_is_journalled_before_it_is_told),
+        cmocka_unit_test(test_a_failed_migration_is_journalled_before_it_is_told),
+        cmocka_unit_test(test_a_completed_migration_is_journalled_before_it_is_told),
+        cmocka_unit_test(test_no_target_is_journalled_before_it_is_told),
+        cmocka_unit_test(test_a_cancelled_case_is_journalled_before_it_is_told),
         cmocka_unit_test(test_target_policy),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
