@@ -15,6 +15,7 @@ Exits after --count vm-migration-completed/-failed notifications (0: never),
 or after --timeout seconds without news.
 """
 import argparse
+import os
 import sys
 import threading
 import time
@@ -34,8 +35,21 @@ def text(elem, name):
     return child.text if child is not None else None
 
 
-def stamp():
-    return time.strftime("%H:%M:%S") + ".%03d" % (time.time() % 1 * 1000)
+# The main thread and the migration-ready threads all print; print() writes
+# the text and its newline separately, so two of them could share a line.
+# say() reads the clock once (its seconds and milliseconds from one reading,
+# truncated like vmhealthd's log) and writes the whole line with one write().
+_say_lock = threading.Lock()
+
+
+def say(text):
+    with _say_lock:
+        now = time.time()
+        line = "%s.%03d vnfm: %s\n" % (time.strftime("%H:%M:%S", time.localtime(now)),
+                                       int(now % 1 * 1000), text)
+        data = line.encode()
+        while data:
+            data = data[os.write(sys.stdout.fileno(), data):]
 
 
 def main():
@@ -55,10 +69,9 @@ def main():
                         key_filename=args.key, password=args.password,
                         hostkey_verify=False, look_for_keys=False, allow_agent=False,
                         timeout=30)
-    print("%s vnfm: connected as %s, session %s" % (stamp(), args.user, m.session_id),
-          flush=True)
+    say("connected as %s, session %s" % (args.user, m.session_id))
     m.create_subscription(stream_name="NETCONF")
-    print("%s vnfm: subscribed to NETCONF" % stamp(), flush=True)
+    say("subscribed to NETCONF")
 
     lock = threading.Lock()
     outcomes = 0
@@ -69,16 +82,15 @@ def main():
         ET.SubElement(rpc, "{%s}vm-uuid" % NS).text = uuid
         with lock:
             reply = m.dispatch(to_ele(ET.tostring(rpc, encoding="unicode")))
-        print("%s vnfm: %s preprocessed in %.1f s, sent migration-ready: %s"
-              % (stamp(), name, args.prep, "ok" if reply.ok else reply.error), flush=True)
+        say("%s preprocessed in %.1f s, sent migration-ready: %s"
+            % (name, args.prep, "ok" if reply.ok else reply.error))
 
     last_news = time.monotonic()
     while True:
         n = m.take_notification(block=True, timeout=0.5)
         if n is None:
             if args.timeout and time.monotonic() - last_news > args.timeout:
-                print("%s vnfm: no news for %.0f s, leaving" % (stamp(), args.timeout),
-                      flush=True)
+                say("no news for %.0f s, leaving" % args.timeout)
                 break
             continue
         last_news = time.monotonic()
@@ -90,25 +102,22 @@ def main():
             uuid = text(ev, "vm-uuid")
             if kind == "vm-abnormal":
                 name = text(ev, "vm-name")
-                print("%s vnfm: vm-abnormal %s (%s) on %s: %s %s, window %s s, deadline %s"
-                      % (stamp(), name, uuid, text(ev, "host"), text(ev, "severity"),
-                         (text(ev, "cause") or "").split(":")[-1],
-                         text(ev, "preprocessing-time"), text(ev, "migration-deadline")),
-                      flush=True)
+                say("vm-abnormal %s (%s) on %s: %s %s, window %s s, deadline %s"
+                    % (name, uuid, text(ev, "host"), text(ev, "severity"),
+                       (text(ev, "cause") or "").split(":")[-1],
+                       text(ev, "preprocessing-time"), text(ev, "migration-deadline")))
                 threading.Thread(target=ready_later, args=(uuid, name), daemon=True).start()
             elif kind in ("vm-migration-started", "vm-migration-completed"):
-                print("%s vnfm: %s %s %s -> %s%s"
-                      % (stamp(), kind, uuid, text(ev, "source-host"), text(ev, "target-host"),
-                         " in %s ms" % text(ev, "duration") if text(ev, "duration") else ""),
-                      flush=True)
+                say("%s %s %s -> %s%s"
+                    % (kind, uuid, text(ev, "source-host"), text(ev, "target-host"),
+                       " in %s ms" % text(ev, "duration") if text(ev, "duration") else ""))
             elif kind == "vm-migration-failed":
-                print("%s vnfm: %s %s on %s: %s"
-                      % (stamp(), kind, uuid, text(ev, "host"), text(ev, "reason")), flush=True)
+                say("%s %s on %s: %s" % (kind, uuid, text(ev, "host"), text(ev, "reason")))
             elif kind == "fault-cleared":
-                print("%s vnfm: fault-cleared %s on %s%s"
-                      % (stamp(), text(ev, "fault-id"), text(ev, "host"),
-                         ", migration cancelled" if text(ev, "migration-cancelled") == "true"
-                         else ""), flush=True)
+                say("fault-cleared %s on %s%s"
+                    % (text(ev, "fault-id"), text(ev, "host"),
+                       ", migration cancelled" if text(ev, "migration-cancelled") == "true"
+                       else ""))
             if kind in ("vm-migration-completed", "vm-migration-failed"):
                 outcomes += 1
         if args.count and outcomes >= args.count:
