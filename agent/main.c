@@ -4,6 +4,7 @@
  * only waits for a signal to stop. */
 #include "config/config.h"
 #include "config/datastore.h"
+#include "config/txn.h"
 #include "core/engine.h"
 #include "core/loop.h"
 #include "monitor/monitor.h"
@@ -38,6 +39,7 @@ struct vmh_agent {
     struct ly_ctx *ctx;
     struct lyd_node *running; /* until the datastores take it over */
     struct vmh_datastore *ds;
+    struct vmh_txn *txn;
     struct vmh_nc_server *netconf;
     struct vmh_loop *loop;
     struct vmh_engine *engine;
@@ -280,6 +282,21 @@ vmh_agent_start_snmp(struct vmh_agent *agent)
     return 0;
 }
 
+static int
+vmh_agent_commit_startup(struct vmh_agent *agent)
+{
+    struct vmh_txn_error err;
+
+    if (vmh_txn_commit(agent->txn, NULL, agent->running, VMH_TXN_STARTUP, &err) == 0)
+        return 0;
+    fprintf(stderr, "vmhealthd: invalid configuration: %s%s%s\n", err.path ? err.path : "",
+            err.path ? ": " : "", err.message);
+    log_err("config", "invalid configuration: %s%s%s", err.path ? err.path : "",
+            err.path ? ": " : "", err.message);
+    vmh_txn_error_clear(&err);
+    return -1;
+}
+
 static void
 vmh_agent_stop(void *opaque)
 {
@@ -382,6 +399,8 @@ main(int argc, char **argv)
         goto cleanup;
     }
     agent.state_dir = strdup(cfg->state_dir);
+    vmh_config_free(cfg);
+    cfg = NULL;
     /* The journal and state kept here are the operator's business only. */
     if (vmh_file_mkdir_p(agent.state_dir, 0700) < 0 || chmod(agent.state_dir, 0700) < 0) {
         fprintf(stderr, "vmhealthd: state directory %s: %s\n", agent.state_dir, strerror(errno));
@@ -394,8 +413,13 @@ main(int argc, char **argv)
     }
     if (vmh_agent_signals(&agent) < 0 || vmh_loop_new(&agent.loop) < 0)
         goto cleanup;
-    agent.engine = vmh_engine_new(agent.loop, cfg);
-    cfg = NULL;
+    /* The startup load is the first configuration transaction: it creates
+     * the engine; the NETCONF server subscribes when it starts. */
+    agent.txn = vmh_txn_new();
+    vmh_config_subscribe(agent.txn, agent.loop, &agent.engine);
+    vmh_snmp_subscribe(agent.txn);
+    if (vmh_agent_commit_startup(&agent) < 0)
+        goto cleanup;
     agent.virt = vmh_virt_new(agent.loop, agent.engine);
     vmh_engine_set_hooks(agent.engine, &(struct vmh_engine_hooks){
                                            .host_added = vmh_agent_host_added,
@@ -418,6 +442,7 @@ main(int argc, char **argv)
     if (vmh_nc_server_start(&(struct vmh_nc_options){.ctx = agent.ctx,
                                                      .ds = agent.ds,
                                                      .engine = agent.engine,
+                                                     .txn = agent.txn,
                                                      .state_dir = agent.state_dir,
                                                      .state_add = vmh_agent_state_add,
                                                      .state_opaque = &agent},
@@ -451,6 +476,7 @@ cleanup:
     vmh_config_free(cfg);
     lyd_free_siblings(agent.running);
     vmh_ds_free(agent.ds);
+    vmh_txn_free(agent.txn);
     ly_ctx_destroy(agent.ctx);
     free(agent.state_dir);
     free(err);

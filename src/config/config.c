@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config/config.h"
+#include "config/txn.h"
 
 #include "util/log.h"
 
@@ -414,8 +415,99 @@ vmh_config_build(const struct lyd_node *tree, struct vmh_config **out)
         vmh_config_free(cfg);
         return -ENOMEM;
     }
-    cfg->state_dir = strdup(state_dir ? state_dir : "/var/lib/vmhealth");
+    cfg->state_dir = strdup(state_dir ? state_dir : VMH_STATE_DIR_DEFAULT);
     vmh_config_index(cfg);
     *out = cfg;
     return 0;
+}
+
+/* --- the subscribers of the configuration transaction --- */
+
+/* /nfv-vm-health:vm-health: the engine's view, built in prepare (the only
+ * step that can fail: memory), handed over in apply. */
+static int
+vmh_config_txn_prepare(struct vmh_txn_change *c, void *opaque)
+{
+    struct vmh_config *cfg;
+
+    (void)opaque;
+    if (vmh_config_build(c->new_tree, &cfg) < 0) {
+        vmh_txn_refuse(c, VMH_TXN_FAILED, NULL, "out of memory building the configuration");
+        return -1;
+    }
+    c->resource = cfg;
+    return 0;
+}
+
+static void
+vmh_config_txn_abort(struct vmh_txn_change *c, void *opaque)
+{
+    (void)opaque;
+    vmh_config_free(c->resource);
+}
+
+struct vmh_config_sub {
+    struct vmh_loop *loop;
+    struct vmh_engine **engine;
+};
+
+static void
+vmh_config_txn_apply(struct vmh_txn_change *c, void *opaque)
+{
+    struct vmh_config_sub *sub = opaque;
+
+    /* The startup load creates the engine; later the engine applies each
+     * change as a diff: hosts added and removed, managers and
+     * preprocessing times recomputed. */
+    if (!*sub->engine)
+        *sub->engine = vmh_engine_new(sub->loop, c->resource);
+    else
+        vmh_engine_rpc_apply_config(*sub->engine, c->resource);
+}
+
+static const char *
+vmh_config_state_dir(const struct lyd_node *tree)
+{
+    const struct lyd_node *agent = vmh_top(tree, VHA_MOD, "agent");
+    const char *dir = agent ? vmh_str(agent, "state-dir") : NULL;
+
+    return dir ? dir : VMH_STATE_DIR_DEFAULT;
+}
+
+/* /vmhealth-agent:agent/state-dir: the journal, the replay log and the
+ * SNMP persistent files are open there; moving them while running could
+ * split a journal in two.  It takes a restart, and says so. */
+static int
+vmh_config_txn_state_dir(struct vmh_txn_change *c, void *opaque)
+{
+    const char *old = vmh_config_state_dir(c->old_tree), *new = vmh_config_state_dir(c->new_tree);
+
+    (void)opaque;
+    if (c->startup || !strcmp(old, new))
+        return 0;
+    vmh_txn_refuse(c, VMH_TXN_UNSUPPORTED, "/vmhealth-agent:agent/state-dir",
+                   "the state directory is %s until vmhealthd restarts: changing it to %s takes "
+                   "a restart (write it to startup with copy-config, then restart)",
+                   old, new);
+    return -1;
+}
+
+void
+vmh_config_subscribe(struct vmh_txn *txn, struct vmh_loop *loop, struct vmh_engine **engine)
+{
+    static const char *const engine_paths[] = {"/nfv-vm-health:vm-health", NULL};
+    static const char *const state_dir_paths[] = {"/vmhealth-agent:agent/state-dir", NULL};
+    struct vmh_config_sub *sub = vmh_txn_keep(txn, sizeof *sub);
+
+    sub->loop = loop;
+    sub->engine = engine;
+    vmh_txn_subscribe(txn, &(struct vmh_txn_subscriber){.name = "engine",
+                                                        .paths = engine_paths,
+                                                        .prepare = vmh_config_txn_prepare,
+                                                        .abort = vmh_config_txn_abort,
+                                                        .apply = vmh_config_txn_apply,
+                                                        .opaque = sub});
+    vmh_txn_subscribe(txn, &(struct vmh_txn_subscriber){.name = "agent",
+                                                        .paths = state_dir_paths,
+                                                        .validate = vmh_config_txn_state_dir});
 }

@@ -14,6 +14,11 @@
 #define VMH_NS  "urn:vmhealth:nfv-vm-health"
 #define VMH_MOD "nfv-vm-health"
 #define VHA_MOD "vmhealth-agent"
+/* agent/state-dir's default in vmhealth-agent.yang */
+#define VMH_STATE_DIR_DEFAULT "/var/lib/vmhealth"
+
+struct vmh_txn;
+struct vmh_loop;
 
 /* A libyang context holding nfv-vm-health and vmhealth-agent.  search_path
  * is a colon separated list of directories; NULL means the built-in one
@@ -36,6 +41,12 @@ char *vmh_config_ly_error(const struct ly_ctx *ctx, const char *what);
 
 /* The engine's view of a validated configuration tree. */
 int vmh_config_build(const struct lyd_node *tree, struct vmh_config **cfg);
+
+/* Registers the configuration transaction's subscribers of this module:
+ * "engine" (/nfv-vm-health:vm-health: the startup load creates the engine
+ * on loop into *engine, later changes are applied to it) and "agent"
+ * (agent/state-dir, which takes a restart to change). */
+void vmh_config_subscribe(struct vmh_txn *txn, struct vmh_loop *loop, struct vmh_engine **engine);
 
 /* The operational view: a copy of the configuration (with defaults) with the
  * state of a snapshot added under vm-health. */

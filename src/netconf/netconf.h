@@ -8,6 +8,7 @@
 #define VMH_NETCONF_NETCONF_H
 
 #include "config/datastore.h"
+#include "config/txn.h"
 #include "core/engine.h"
 
 #include <libyang/libyang.h>
@@ -18,6 +19,7 @@ struct vmh_nc_options {
     struct ly_ctx *ctx; /* with every module loaded (vmh_yang_ctx_new) */
     struct vmh_datastore *ds;
     struct vmh_engine *engine;
+    struct vmh_txn *txn;   /* the configuration transaction: the server subscribes */
     const char *state_dir; /* where the notification replay log is kept */
     /* A state contributor: adds state data the server knows nothing of
      * (another front end's) under the nodes of the operational tree a get

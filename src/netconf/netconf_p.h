@@ -57,6 +57,7 @@ struct vmh_nc_server {
     struct ly_ctx *ctx;
     struct vmh_datastore *ds;
     struct vmh_engine *engine;
+    struct vmh_txn *txn;
     int (*state_add)(void *opaque, struct lyd_node *tree);
     void *state_opaque;
     int64_t start_ms;

@@ -875,16 +875,43 @@ vmh_validate(struct lyd_node **tree)
     return lyrc == LY_SUCCESS ? NULL : vmh_validation_err(*tree);
 }
 
-/* Validates tree (taken over on success into *tree) and applies it to the
- * engine and the server; the caller holds the transaction. */
+/* A change the configuration transaction refused: the subscriber's reason
+ * and node, under the error-tag its kind of refusal calls for. */
+static struct nc_server_reply *
+vmh_txn_err_reply(const struct vmh_txn_error *err)
+{
+    static const NC_ERR tags[] = {
+        [VMH_TXN_INVALID] = NC_ERR_INVALID_VALUE,
+        [VMH_TXN_IN_USE] = NC_ERR_IN_USE,
+        [VMH_TXN_UNSUPPORTED] = NC_ERR_OP_NOT_SUPPORTED,
+        [VMH_TXN_FAILED] = NC_ERR_OP_FAILED,
+    };
+
+    return vmh_err(tags[err->refusal], NC_ERR_TYPE_APP, err->path, "%s", err->message);
+}
+
+/* Validates tree (taken over) and commits it to running through the
+ * configuration transaction; the caller holds the datastore's write
+ * transaction.  On any refusal running and every subsystem stay as they
+ * were. */
 static struct nc_server_reply *
 vmh_commit_running(struct vmh_nc_server *srv, struct lyd_node *tree, bool test_only)
 {
-    struct vmh_config *cfg = NULL;
-    char *err = NULL;
+    struct vmh_txn_error terr;
     struct nc_server_reply *r = vmh_validate(&tree);
+    char *err = NULL;
+    int rc;
 
     if (r) {
+        lyd_free_siblings(tree);
+        return r;
+    }
+    rc = vmh_txn_commit(srv->txn, vmh_ds_read_begin(srv->ds, VMH_DS_RUNNING), tree,
+                        test_only ? VMH_TXN_TEST_ONLY : 0, &terr);
+    vmh_ds_read_end(srv->ds);
+    if (rc < 0) {
+        r = vmh_txn_err_reply(&terr);
+        vmh_txn_error_clear(&terr);
         lyd_free_siblings(tree);
         return r;
     }
@@ -892,16 +919,8 @@ vmh_commit_running(struct vmh_nc_server *srv, struct lyd_node *tree, bool test_o
         lyd_free_siblings(tree);
         return NULL;
     }
-    if (vmh_config_build(tree, &cfg) < 0) {
-        lyd_free_siblings(tree);
-        return vmh_err(NC_ERR_OP_FAILED, NC_ERR_TYPE_APP, NULL, "out of memory");
-    }
-    vmh_nc_users_update(srv, tree);
     vmh_ds_replace(srv->ds, VMH_DS_RUNNING, tree, &err);
     free(err);
-    /* The engine applies it as a diff: hosts added and removed, managers
-     * and preprocessing times recomputed. */
-    vmh_engine_rpc_apply_config(srv->engine, cfg);
     return NULL;
 }
 

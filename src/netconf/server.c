@@ -966,6 +966,50 @@ vmh_nc_endpoints(struct vmh_nc_server *srv, const struct lyd_node *config)
     return 0;
 }
 
+/* --- the server's subscriber of the configuration transaction ---
+ * agent/netconf and the managers' user lists.  Users and keys apply at
+ * once; endpoints are bound at start only, so a change to them is refused
+ * as taking a restart rather than accepted and ignored. */
+
+static int
+vmh_nc_txn_validate(struct vmh_txn_change *c, void *opaque)
+{
+    static const char *const endpoints[] = {"/vmhealth-agent:agent/netconf/ssh-endpoint",
+                                            "/vmhealth-agent:agent/netconf/unix-endpoint"};
+
+    (void)opaque;
+    for (size_t i = 0; i < G_N_ELEMENTS(endpoints); i++) {
+        if (!vmh_txn_changed(c, endpoints[i]))
+            continue;
+        vmh_txn_refuse(c, VMH_TXN_UNSUPPORTED, endpoints[i],
+                       "NETCONF endpoints are bound when vmhealthd starts: changing them takes a "
+                       "restart (write the change to startup with copy-config, then restart)");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+vmh_nc_txn_apply(struct vmh_txn_change *c, void *opaque)
+{
+    vmh_nc_users_update(opaque, c->new_tree);
+}
+
+static void
+vmh_nc_txn_subscribe(struct vmh_nc_server *srv)
+{
+    static const char *const paths[] = {"/vmhealth-agent:agent/netconf",
+                                        "/nfv-vm-health:vm-health/vnf-manager/user", NULL};
+
+    if (!srv->txn)
+        return;
+    vmh_txn_subscribe(srv->txn, &(struct vmh_txn_subscriber){.name = "netconf",
+                                                             .paths = paths,
+                                                             .validate = vmh_nc_txn_validate,
+                                                             .apply = vmh_nc_txn_apply,
+                                                             .opaque = srv});
+}
+
 int
 vmh_nc_server_start(const struct vmh_nc_options *opts, struct vmh_nc_server **out)
 {
@@ -980,6 +1024,7 @@ vmh_nc_server_start(const struct vmh_nc_options *opts, struct vmh_nc_server **ou
     srv->ctx = opts->ctx;
     srv->ds = opts->ds;
     srv->engine = opts->engine;
+    srv->txn = opts->txn;
     srv->state_add = opts->state_add;
     srv->state_opaque = opts->state_opaque;
     srv->start_ms = vmh_time_real_ms();
@@ -1042,6 +1087,7 @@ vmh_nc_server_start(const struct vmh_nc_options *opts, struct vmh_nc_server **ou
         pthread_mutex_unlock(&srv->acc_lock);
     }
     vmh_engine_observe(srv->engine, vmh_nc_notif_event, srv);
+    vmh_nc_txn_subscribe(srv);
     *out = srv;
     return 0;
 

@@ -9,6 +9,7 @@
 #ifndef VMH_SNMP_SNMP_H
 #define VMH_SNMP_SNMP_H
 
+#include "config/txn.h"
 #include "core/engine.h"
 
 #include <libyang/libyang.h>
@@ -68,6 +69,9 @@ struct vmh_snmp_conf {
  * 0 or a negative errno; *err (caller frees) says why a value was refused. */
 int vmh_snmp_conf_build(const struct lyd_node *tree, struct vmh_snmp_conf **conf, char **err);
 void vmh_snmp_conf_free(struct vmh_snmp_conf *conf);
+/* Registers the "snmp" subscriber of agent/snmp with the configuration
+ * transaction. */
+void vmh_snmp_subscribe(struct vmh_txn *txn);
 /* Whether a v2c request with this community from this source (sockaddr)
  * may read. */
 bool vmh_snmp_conf_community_allows(const struct vmh_snmp_conf *conf, const char *community,

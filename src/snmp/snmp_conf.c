@@ -275,3 +275,38 @@ vmh_snmp_conf_find_user(const struct vmh_snmp_conf *conf, const char *name, size
     }
     return NULL;
 }
+
+/* --- the SNMP subscriber of the configuration transaction ---
+ * agent/snmp is read here and only here.  At start the agent is built from
+ * it (agent/main.c); while running a change is refused as taking a restart
+ * rather than accepted and ignored. */
+
+static int
+vmh_snmp_txn_validate(struct vmh_txn_change *c, void *opaque)
+{
+    struct vmh_snmp_conf *conf = NULL;
+    char *err = NULL;
+
+    (void)opaque;
+    if (vmh_snmp_conf_build(c->new_tree, &conf, &err) < 0) {
+        vmh_txn_refuse(c, VMH_TXN_INVALID, "/vmhealth-agent:agent/snmp", "%s", err);
+        g_free(err);
+        return -1;
+    }
+    vmh_snmp_conf_free(conf);
+    if (c->startup)
+        return 0;
+    vmh_txn_refuse(c, VMH_TXN_UNSUPPORTED, "/vmhealth-agent:agent/snmp",
+                   "the SNMP agent reads its configuration when vmhealthd starts: changing it "
+                   "takes a restart (write the change to startup with copy-config, then restart)");
+    return -1;
+}
+
+void
+vmh_snmp_subscribe(struct vmh_txn *txn)
+{
+    static const char *const paths[] = {"/vmhealth-agent:agent/snmp", NULL};
+
+    vmh_txn_subscribe(txn, &(struct vmh_txn_subscriber){
+                               .name = "snmp", .paths = paths, .validate = vmh_snmp_txn_validate});
+}

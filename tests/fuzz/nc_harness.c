@@ -4,6 +4,7 @@
 
 #include "config/config.h"
 #include "config/datastore.h"
+#include "config/txn.h"
 #include "core/engine.h"
 #include "core/loop.h"
 #include "netconf/netconf_p.h"
@@ -43,6 +44,7 @@ static struct {
     struct vmh_datastore *ds;
     struct vmh_loop *loop;
     struct vmh_engine *engine;
+    struct vmh_txn *txn;
     struct vmh_nc_server *srv;
 } fz;
 
@@ -168,7 +170,7 @@ fuzz_nc_cleanup(void)
 void
 fuzz_nc_init(void)
 {
-    struct vmh_config *cfg = NULL;
+    struct vmh_txn_error txn_err;
     char state[96];
 
     signal(SIGPIPE, SIG_IGN);
@@ -192,16 +194,20 @@ fuzz_nc_init(void)
         fuzz_nc_fail("no YANG context", NULL);
     fz.baseline = fuzz_nc_parse("admin");
     fz.manager_view = fuzz_nc_parse("vnf-manager");
-    if (vmh_config_build(fz.baseline, &cfg) < 0 || vmh_loop_new(&fz.loop) < 0)
-        fuzz_nc_fail("cannot set up the engine", NULL);
-    fz.engine = vmh_engine_new(fz.loop, cfg);
+    if (vmh_loop_new(&fz.loop) < 0)
+        fuzz_nc_fail("cannot set up the loop", NULL);
+    /* As vmhealthd does: the startup load is the first transaction. */
+    fz.txn = vmh_txn_new();
+    vmh_config_subscribe(fz.txn, fz.loop, &fz.engine);
+    if (vmh_txn_commit(fz.txn, NULL, fz.baseline, VMH_TXN_STARTUP, &txn_err) < 0)
+        fuzz_nc_fail("the startup configuration is refused", txn_err.message);
     snprintf(state, sizeof state, "%s/startup.xml", fz.dir);
     if (vmh_ds_new(fuzz_nc_dup(fz.baseline), state, &fz.ds) < 0)
         fuzz_nc_fail("cannot set up the datastores", NULL);
     snprintf(state, sizeof state, "%s/state", fz.dir);
     if (vmh_nc_server_start(
             &(struct vmh_nc_options){
-                .ctx = fz.ctx, .ds = fz.ds, .engine = fz.engine, .state_dir = state},
+                .ctx = fz.ctx, .ds = fz.ds, .engine = fz.engine, .txn = fz.txn, .state_dir = state},
             &fz.srv) < 0 ||
         !fz.srv)
         fuzz_nc_fail("the NETCONF server does not start", NULL);
@@ -586,14 +592,16 @@ fuzz_nc_settle(void)
 
     if (!running) {
         struct lyd_node *tree = fuzz_nc_dup(fz.baseline);
-        struct vmh_config *cfg = NULL;
+        struct vmh_txn_error txn_err;
 
         /* as a commit of the server does it */
         vmh_ds_write_begin(fz.ds);
-        if (vmh_config_build(tree, &cfg) < 0 || vmh_ds_replace(fz.ds, VMH_DS_RUNNING, tree, &err))
+        if (vmh_txn_commit(fz.txn, vmh_ds_read_begin(fz.ds, VMH_DS_RUNNING), tree, 0, &txn_err) < 0)
+            fuzz_nc_fail("cannot reset running", txn_err.message);
+        vmh_ds_read_end(fz.ds);
+        if (vmh_ds_replace(fz.ds, VMH_DS_RUNNING, tree, &err))
             fuzz_nc_fail("cannot reset running", err);
         vmh_ds_write_end(fz.ds);
-        vmh_engine_rpc_apply_config(fz.engine, cfg);
         vmh_loop_call(fz.loop, fuzz_nc_inventory, NULL);
     }
     if (!startup && vmh_ds_replace(fz.ds, VMH_DS_STARTUP, fuzz_nc_dup(fz.baseline), &err) < 0)
