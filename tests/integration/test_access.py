@@ -60,17 +60,36 @@ def rpc(name, **leaves):
     return to_ele('<%s xmlns="%s">%s</%s>' % (name, VMH_NS, body, name))
 
 
-def notifications(m, seconds):
-    """Every vmh notification that arrives within seconds: [(kind, {leaf: text})]."""
-    out, end = [], time.monotonic() + seconds
-    while time.monotonic() < end:
-        n = m.take_notification(timeout=0.2)
-        if n is None:
-            continue
-        for ev in ET.fromstring(n.notification_xml.encode()):
-            if ev.tag.startswith("{%s}" % VMH_NS):
-                out.append((ev.tag.split("}")[1], {c.tag.split("}")[1]: c.text for c in ev}))
+def notifications(m, seconds, until=None, timeout=20):
+    """The vmh notifications that arrive: [(kind, {leaf: text})].
+
+    Without `until`: every one within `seconds`.  With `until`, a predicate
+    on (that list so far, the set of other notifications seen so far, e.g.
+    "replayComplete"): first until it holds (at most `timeout` s; the
+    caller's assertion then shows what came), then `seconds` more, a
+    negative check that nothing else arrives."""
+    out, others = [], set()
+
+    def take(end, done=lambda: False):
+        while time.monotonic() < end and not done():
+            n = m.take_notification(timeout=0.2)
+            if n is None:
+                continue
+            for ev in ET.fromstring(n.notification_xml.encode()):
+                if ev.tag.startswith("{%s}" % VMH_NS):
+                    out.append((ev.tag.split("}")[1], {c.tag.split("}")[1]: c.text for c in ev}))
+                elif not ev.tag.endswith("}eventTime"):
+                    others.add(ev.tag.split("}")[1])
+
+    if until is not None:
+        take(time.monotonic() + timeout * vmhtest.SLOWDOWN, lambda: until(out, others))
+    take(time.monotonic() + seconds)
     return out
+
+
+def has_all(*expected):
+    """An `until` for notifications(): every (kind, vm-uuid) of expected seen."""
+    return lambda got, _: set(expected) <= {(k, n.get("vm-uuid")) for k, n in got}
 
 
 class Access(unittest.TestCase):
@@ -235,14 +254,19 @@ class Access(unittest.TestCase):
             ids.append(ET.fromstring(r.xml.encode()).find(".//{%s}fault-id" % VMH_NS).text)
         for i in ids:
             admin.dispatch(rpc("clear-fault", fault_id=i))
-        got = {"vnfm": notifications(vnfm, 1.5), "other": notifications(other, 0.5)}
+        # each until it has its own VM's two, then 0.5 s more in which
+        # nothing else may come (a negative check)
+        got = {"vnfm": notifications(vnfm, 0.5, has_all(("vm-abnormal", VM_1),
+                                                         ("fault-cleared", VM_1))),
+               "other": notifications(other, 0.5, has_all(("vm-abnormal", VM_2),
+                                                          ("fault-cleared", VM_2)))}
         for user, vm in (("vnfm", VM_1), ("other", VM_2)):
             self.assertEqual({(k, n["vm-uuid"]) for k, n in got[user]},
                              {("vm-abnormal", vm), ("fault-cleared", vm)}, user)
         # replay of the same minutes: still only its own
         late = self.session("vnfm")
         late.create_subscription(stream_name="NETCONF", start_time=t0)
-        replayed = notifications(late, 1.5)
+        replayed = notifications(late, 0, lambda _, others: "replayComplete" in others)
         seen = {n.get("vm-uuid") for _, n in replayed}
         self.assertIn(VM_1, seen)
         self.assertLessEqual(seen, {VM_1, VM_4})  # VM 4 moved in another test

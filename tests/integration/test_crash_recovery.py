@@ -119,22 +119,22 @@ class CrashDuringMigration(unittest.TestCase):
 
     @staticmethod
     def thaw(lv):
+        """SIGCONT, then wait until the daemon answers again (right after
+        the SIGCONT a new connection can still end in "End of file")."""
         if lv.proc is not None and lv.proc.poll() is None:
             os.kill(lv.proc.pid, signal.SIGCONT)
+            lv.wait_answering(timeout=20)
 
     def where(self):
         """{host: running} for every host that has the guest defined, read
-        through connections of the test's own, opened for the question."""
+        through connections of the test's own, opened for the question
+        (a connection that fails, e.g. "End of file" from a daemon just
+        thawed, is opened again; any other error raises)."""
         out = {}
         for name, lv in (("a", self.a), ("b", self.b)):
-            c = libvirt.open(lv.uri)
-            try:
-                out[name] = bool(c.lookupByUUIDString(self.uuid).isActive())
-            except libvirt.libvirtError as e:
-                if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                    raise
-            finally:
-                c.close()
+            running = lv.domain_state(self.uuid, timeout=20)
+            if running is not None:
+                out[name] = running
         return out
 
     def daemon(self, shutdown_timeout):
@@ -169,6 +169,23 @@ class CrashDuringMigration(unittest.TestCase):
         with open(os.path.join(d.state_dir, "migrations.journal")) as f:
             return f.read()
 
+    def wait_journal_step(self, d, step):
+        """Wait until the journal records the case at `step` (the worker
+        logs a step before the engine journals it)."""
+        rx = re.compile(r"(?m)^%s migrating %d " % (self.uuid, step))
+        wait_for(lambda: rx.search(self.journal(d)), timeout=20,
+                 what="the journal at step %d" % step)
+
+    def wait_vm_state(self, d, host, migration):
+        """Wait until the engine's state has the VM on `host` with its
+        migration `migration`; returns the VM's state.  The daemon
+        publishes its state after it writes the journal, so the journal is
+        up to date once this returns."""
+        return wait_for(lambda: (lambda vm: vm["host"] == host and
+                                 vm["migration"]["state"] == migration and vm)(
+                                     self.vm_state(d)),
+                        timeout=20, what="vm on %s, migration %s" % (host, migration))
+
     def count(self, d, regex, start=0):
         rx = re.compile(regex)
         return len([ln for ln in d.log_text(start=start).splitlines() if rx.search(ln)])
@@ -186,7 +203,10 @@ class CrashDuringMigration(unittest.TestCase):
         try:
             d.start(wait_ready=False)
             d.wait_log(r"host a: connected, 1 domains", start=mark)
-            time.sleep(1.0)  # the target's connection attempt hangs meanwhile
+            # The VM is back from a while the attempt to reach b hangs: the
+            # recovery has to wait for it.
+            d.wait_log(r"%s: recovery waits for the connection attempt to b" % self.uuid,
+                       start=mark)
         finally:
             self.thaw(self.b)
         d.wait_ready()
@@ -207,8 +227,9 @@ class CrashDuringMigration(unittest.TestCase):
         guest_id = self.a.keeper.lookupByUUIDString(self.uuid).ID()
         self.start_migration(d)
         d.wait_log(r"migration of %s: shutdown" % self.name)
-        time.sleep(0.5)  # well inside the 30 s wait: the guest ignores ACPI
-        self.assertRegex(self.journal(d), r"(?m)^%s migrating " % self.uuid)
+        # journalled at the shutdown step (1), well inside the 30 s wait: the
+        # guest ignores ACPI
+        self.wait_journal_step(d, 1)
         d.kill9()
         # The guest never stopped; the target never had it.
         self.assertEqual(self.where(), {"a": True})
@@ -227,7 +248,7 @@ class CrashDuringMigration(unittest.TestCase):
         self.assertEqual(vm["migration"]["last-error"], ROLLBACK_MSG)
         self.assertNotIn(self.uuid, self.journal(d))  # the case is closed
         # Still on a a while later: the rolled back case is not retried.
-        time.sleep(1.5)
+        time.sleep(1.5)  # a negative check: lets time pass for a retry that must not come
         self.assertEqual(self.where(), {"a": True})
         self.assert_migrated_at_most_once(d)
         self.assertEqual(self.count(d, r"migrated from a to b"), 0)
@@ -258,6 +279,10 @@ class CrashDuringMigration(unittest.TestCase):
         # there (nor finish libvirt's own offline migration on it).
         self.freeze(self.a)
         try:
+            # Not a condition: lets the worker run into the frozen source (in
+            # libvirt's confirm phase of the define, or in undefine-source);
+            # nothing outside the worker shows where it blocks, and the
+            # callers accept either step.
             time.sleep(0.3)
             d.kill9()
         finally:
@@ -286,7 +311,7 @@ class CrashDuringMigration(unittest.TestCase):
         self.assertEqual(vm["host"], host)
         self.assertEqual(vm["migration"]["state"], "completed" if host == "b" else "failed")
         self.assertNotIn(self.uuid, self.journal(d))
-        time.sleep(1.5)
+        time.sleep(1.5)  # a negative check: the case, closed, must not move the guest again
         self.assertEqual(self.where(), expect)
         self.assert_migrated_at_most_once(d)
         return host
@@ -329,7 +354,9 @@ class CrashDuringMigration(unittest.TestCase):
                           r"b|target b unreachable before the VM could start there: rolling "
                           r"back to a)" % self.uuid, start=mark)
         if "waits for host b" in line:
-            time.sleep(2.0)  # a couple of failed reconnections meanwhile
+            # a couple of failed reconnections to b meanwhile
+            wait_for(lambda: self.count(d, r"host b: next connection attempt in", start=mark) >= 2,
+                     timeout=30, what="two failed reconnections to b")
             self.assertEqual(self.a.keeper.lookupByUUIDString(self.uuid).isActive(), 0)
             self.assertEqual(self.vm_state(d)["migration"]["state"], "migrating")
             self.assertIn(self.uuid, self.journal(d))  # still open
@@ -342,6 +369,9 @@ class CrashDuringMigration(unittest.TestCase):
                        % (self.name, self.uuid, re.escape(ROLLBACK_MSG)), start=mark)
             wait_for(lambda: self.a.keeper.lookupByUUIDString(self.uuid).isActive() == 1,
                      timeout=20, what="the guest running on a again")
+            # The log line comes before the engine closes the case in its
+            # journal: wait for the engine's state, published after that.
+            self.wait_vm_state(d, "a", "failed")
             self.assertNotIn(self.uuid, self.journal(d))
             back()
             d.wait_log(r"removing the stale shut-off copy on b; it lives on a", start=mark,
@@ -360,7 +390,7 @@ class CrashDuringMigration(unittest.TestCase):
         guest_id = self.a.keeper.lookupByUUIDString(self.uuid).ID()
         self.start_migration(d)
         d.wait_log(r"migration of %s: shutdown" % self.name)
-        time.sleep(0.5)
+        self.wait_journal_step(d, 1)  # killed in the shutdown wait, journalled as such
         d.kill9()
         back = self.hide_socket(self.b)
         self.addCleanup(back)

@@ -653,11 +653,20 @@ class NetconfTest(unittest.TestCase):
 
     def test_replay_and_stop_time(self):
         m = self.connect()
+        # A live subscriber: once it has the fault-cleared, the server has
+        # put it in its replay log too (both under one lock); the RPC's
+        # reply alone does not mean that.
+        live = self.connect()
+        live.create_subscription(filter=notif_filter('<fault-cleared xmlns="%s"/>' % VMH_NS))
         start = utc(1)
         r = m.dispatch(rpc("report-fault", "<host>a</host><description>replay</description>"))
         fid = ET.fromstring(r.xml.encode()).find("vmh:fault-id", NS).text
         m.dispatch(rpc("clear-fault", "<fault-id>%s</fault-id>" % fid))
-        time.sleep(0.01)
+        while True:
+            n = live.take_notification(timeout=10 * vmhtest.SLOWDOWN)
+            self.assertIsNotNone(n, "no live fault-cleared for fault %s" % fid)
+            if ">%s<" % fid in n.notification_xml:
+                break
         replayer = self.connect()
         replayer.create_subscription(start_time=start, stop_time=utc())
         got = []

@@ -584,8 +584,9 @@ class Notifications(unittest.TestCase):
                            r"retries" % VM_META, timeout=15)
                 d.wait_log(r"target down: vmhVmAbnormal for %s not acknowledged" % VM_OFF)
                 self.assertGreater(time.monotonic() - t0, 2.9)  # 3 transmissions x 1 s
-                self.assertRegex(d.log_text(), r"target down: 2 sent, 0 acknowledged, 2 failed, "
-                                               r"4 retransmitted")
+                # the counters line follows the warning: wait for it, the log
+                # may not have it yet
+                d.wait_log(r"target down: 2 sent, 0 acknowledged, 2 failed, 4 retransmitted")
                 # the same counters in the state: the SIGUSR1 dump and NETCONF get
                 expected = {"down": (2, 0, 2), "up": (2, 0, 0)}
                 self.assertEqual(target_counters(d.dump_state()), expected)
@@ -705,7 +706,12 @@ class AgentX(unittest.TestCase):
             with two_domains() as lv, \
                     Vmhealthd(config(lv.uri, agentx=snmpd.socket), name="snmp-agentx-late") as d:
                 d.wait_log(r"host a: connected, 2 domains")  # ready without a master
-                time.sleep(2.5)  # a few reconnection attempts
+                # a few reconnection attempts (the first one a warning, the
+                # others debug lines)
+                vmhtest.wait_for(lambda: len(re.findall(r"\[snmp\] net-snmp: Warning: Failed to "
+                                                        r"connect to the agentx master",
+                                                        d.log_text())) >= 3,
+                                 timeout=20, what="three failed connections to the master")
                 snmpd.start()
                 vbs = vmhtest.wait_for(lambda: len(parse_numeric(self.walk(snmpd).stdout)) == 18,
                                        timeout=20, what="vmhVmTable once snmpd is up")

@@ -17,6 +17,7 @@ What is here:
   wait_for(pred, ...)        poll until pred() is truthy or raise
   event_loop()               libvirt's default event loop in a thread (once)
   CloseWatch(conn)           libvirt close callback -> threading.Event
+  libvirt_connection_error(e)  a libvirtError of the connection, not an answer
   Libvirtd                   a private libvirtd serving the test driver
   agent_config(state_dir)    <agent><state-dir>..</state-dir></agent>
   Vmhealthd                  the daemon under test
@@ -273,6 +274,14 @@ def node_domains(node_xml):
     return out
 
 
+def libvirt_connection_error(e):
+    """True for a libvirtError of the connection itself (EOF, a reset, no
+    connection, an RPC failure) rather than an answer of the daemon."""
+    return (e.get_error_domain() in (libvirt.VIR_FROM_RPC, libvirt.VIR_FROM_REMOTE)
+            or e.get_error_code() in (libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_ERR_NO_CONNECT,
+                                      libvirt.VIR_ERR_RPC, libvirt.VIR_ERR_INVALID_CONN))
+
+
 # ---------------------------------------------------------------------------
 # a private libvirtd
 
@@ -473,6 +482,57 @@ keepalive_count = 5
             raise LibvirtdError("%s: %s\n%s" % (self.name, e, tail(self.log_text())))
         self.start_seconds = time.monotonic() - t0
         return self
+
+    def wait_answering(self, timeout=10):
+        """Wait until the daemon answers a call on a new connection (after a
+        start, or a SIGCONT that thawed it: its first answers may still be
+        an "End of file" while it catches up).  Raises on timeout."""
+        last = []
+
+        def answers():
+            try:
+                c = libvirt.open(self.uri)
+            except libvirt.libvirtError as e:
+                last[:] = [e]
+                return False
+            try:
+                c.getLibVersion()
+                return True
+            except libvirt.libvirtError as e:
+                last[:] = [e]
+                return False
+            finally:
+                try:
+                    c.close()
+                except libvirt.libvirtError:
+                    pass
+        try:
+            wait_for(answers, timeout=timeout, interval=0.05, what="%s answering" % self.name)
+        except AssertionError as e:
+            raise AssertionError("%s (last error: %s)" % (e, last[0] if last else None))
+
+    def domain_state(self, uuid, timeout=10):
+        """None when no domain has that UUID on this host, else whether it is
+        active; asked on a connection opened for the question.  Errors of
+        the connection itself (a daemon just thawed or restarted answering
+        "End of file") are retried until `timeout`; any other error raises."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                c = libvirt.open(self.uri)
+                try:
+                    return bool(c.lookupByUUIDString(uuid).isActive())
+                finally:
+                    try:
+                        c.close()
+                    except libvirt.libvirtError:
+                        pass
+            except libvirt.libvirtError as e:
+                if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                    return None
+                if not libvirt_connection_error(e) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.05)
 
     def load_node_xml(self, node_xml, remove_builtin=True):
         """Define the <domain>s of a test-driver node XML on test:///default
