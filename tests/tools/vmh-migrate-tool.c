@@ -18,13 +18,17 @@
  *
  * Prints one JSON object per migration on stdout; exit 0 when every
  * migration succeeded, 1 when one failed, 2 on usage or connection errors.
- * Remote connections get keepalive (1 s, 2) so that a hung daemon is noticed. */
+ * Remote connections get keepalive (1 s, 2) so that a hung daemon is noticed.
+ * SIGPIPE is ignored as in vmhealthd: libvirt writes to its sockets with
+ * write(2), and a daemon that closes a stream or connection first must give
+ * the executor an error to handle, not kill the process. */
 #include "util/log.h"
 #include "virt/migrate.h"
 
 #include <getopt.h>
 #include <libvirt/virterror.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +203,7 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: vmh-migrate-tool [options] SRC_URI|- DST_URI UUID\n");
         return 2;
     }
+    signal(SIGPIPE, SIG_IGN);
     vmh_log_init("vmh-migrate-tool", true, getenv("VMH_DEBUG"));
     vmh_log_route_libvirt();
     virEventRegisterDefaultImpl();
