@@ -171,19 +171,19 @@ vmh_agent_host_added(const struct vmh_host_conf *host, void *opaque)
 }
 
 static void
-vmh_agent_run_migration(const struct vmh_migration_job *job, void *opaque)
+vmh_agent_run_migration(const struct vmh_migration_request *req, void *opaque)
 {
     struct vmh_agent *agent = opaque;
 
-    vmh_virt_run_migration(agent->virt, job);
+    vmh_virt_run_migration(agent->virt, req);
 }
 
 static void
-vmh_agent_recover_migration(const struct vmh_migration_job *job, void *opaque)
+vmh_agent_recover_migration(const struct vmh_migration_request *req, void *opaque)
 {
     struct vmh_agent *agent = opaque;
 
-    vmh_virt_recover_migration(agent->virt, job);
+    vmh_virt_recover_migration(agent->virt, req);
 }
 
 static void

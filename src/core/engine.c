@@ -119,7 +119,7 @@ vmh_engine_new(struct vmh_loop *loop, struct vmh_config *cfg)
 static void
 vmh_engine_vm_cancel_timer(gpointer key, gpointer value, gpointer unused)
 {
-    vmh_loop_timer_cancel(((struct vmh_vm *)value)->window_timer);
+    vmh_window_end(value);
 }
 
 void
@@ -286,7 +286,7 @@ vmh_engine_vm_event(struct vmh_engine *engine, enum vmh_event_type type, const s
         .migration_cancelled = cancelled,
     };
 
-    vmh_mig_tell_event(engine, &ev);
+    vmh_journal_tell_event(engine, &ev);
 }
 
 /* Tells the VNF managers: one vm-abnormal per VM the fault affects.  A VM
@@ -301,21 +301,18 @@ vmh_engine_notify_abnormal(struct vmh_engine *engine, const struct vmh_fault *f)
     gpointer value;
     size_t n = 0;
 
-    vmh_mig_journal_hold(engine);
+    vmh_journal_hold(engine);
     g_hash_table_iter_init(&it, engine->vms);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
         struct vmh_vm *vm = value;
 
         if (!vmh_fault_affects(f, vm))
             continue;
-        if (!vm->deadline_ms) {
-            vm->deadline_ms = vmh_time_real_ms() + (int64_t)vm->ppt * 1000;
-            vmh_mig_window_open(engine, vm);
-        }
+        vmh_window_open(engine, vm);
         vmh_engine_vm_event(engine, VMH_EV_VM_ABNORMAL, vm, f, false);
         n++;
     }
-    vmh_mig_journal_release(engine);
+    vmh_journal_release(engine);
     log_info("core", "fault %" PRIu64 " %s (%s) on %s%s%s: %zu VMs notified", f->id,
              vmh_cause_str(f->cause), vmh_severity_str(f->severity), f->host,
              f->vm_uuid ? " vm " : "", f->vm_uuid ? f->vm_uuid : "", n);
@@ -385,7 +382,7 @@ vmh_engine_clear(struct vmh_engine *engine, struct vmh_fault *f)
     log_info("core", "fault %" PRIu64 " %s on %s cleared", f->id, vmh_cause_str(f->cause), f->host);
     /* As for a new fault: the cancelled cases leave the journal in one
      * write, before anyone is told. */
-    vmh_mig_journal_hold(engine);
+    vmh_journal_hold(engine);
     g_hash_table_iter_init(&it, engine->vms);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
         struct vmh_vm *vm = value;
@@ -394,14 +391,11 @@ vmh_engine_clear(struct vmh_engine *engine, struct vmh_fault *f)
         if (!vmh_fault_affects(f, vm))
             continue;
         if (!vmh_engine_vm_worst_fault(engine, vm)) {
-            cancelled = vmh_mig_fault_gone(engine, vm);
-            /* Without cancel-on-clear a pending case goes on to its deadline. */
-            if (vm->migration != VMH_MIG_PENDING && vm->migration != VMH_MIG_MIGRATING)
-                vm->deadline_ms = 0;
+            cancelled = vmh_window_faults_cleared(engine, vm);
         }
         vmh_engine_vm_event(engine, VMH_EV_FAULT_CLEARED, vm, f, cancelled);
     }
-    vmh_mig_journal_release(engine);
+    vmh_journal_release(engine);
     g_queue_push_tail(engine->history, f);
     while (g_queue_get_length(engine->history) > VMH_FAULT_HISTORY)
         vmh_fault_free(g_queue_pop_head(engine->history));
@@ -887,19 +881,16 @@ vmh_engine_migrate_cb(void *opaque)
                vmh_mig_choose(c->engine, vm, c->target, &target, why, sizeof why) < 0) {
         vmh_rpc_fail(c->res, VMH_RPC_INVALID, "%s", why);
     } else {
-        if (vm->migration != VMH_MIG_PENDING && !vm->waiting_target) {
-            /* An operator's migrate-vm: a case without a window. */
-            vmh_mig_set(c->engine, vm, VMH_MIG_PENDING);
-            vm->deadline_ms = vmh_time_real_ms();
-        }
+        if (vm->migration != VMH_MIG_PENDING && !vm->waiting_target)
+            vmh_window_skip(c->engine, vm); /* an operator's migrate-vm */
         /* The request is told with what it started, after the journal. */
-        vmh_mig_journal_hold(c->engine);
-        vmh_mig_tell_log(c->engine, VMH_LOG_INFO, "vm %s (%s): %s%s%s", vm->info.name, uuid,
-                         c->ready ? "migration-ready from its manager"
-                                  : "migrate-vm from an operator",
-                         c->target ? ", target " : "", c->target ? c->target : "");
-        vmh_mig_request_start(c->engine, vm, c->target);
-        vmh_mig_journal_release(c->engine);
+        vmh_journal_hold(c->engine);
+        vmh_journal_tell_log(c->engine, VMH_LOG_INFO, "vm %s (%s): %s%s%s", vm->info.name, uuid,
+                             c->ready ? "migration-ready from its manager"
+                                      : "migrate-vm from an operator",
+                             c->target ? ", target " : "", c->target ? c->target : "");
+        vmh_mig_request(c->engine, vm, c->target);
+        vmh_journal_release(c->engine);
     }
     g_free(uuid);
 }

@@ -141,9 +141,16 @@ struct vmh_event {
  * what is needed and hand it to the front end's own thread. */
 typedef void (*vmh_event_fn)(const struct vmh_event *ev, void *opaque);
 
-/* One cold migration the engine wants done, or a half-done one found in
- * the journal after a restart that must be finished or rolled back. */
-struct vmh_migration_job {
+/* The vocabulary of migrations (src/core/migration.c explains the whole):
+ *   case     the engine's record of one VM's migration, from the window that
+ *            opens on its first fault to its outcome (struct vmh_vm's case
+ *            fields, src/core/migration.c; its window: src/core/window.c);
+ *   request  what the engine asks the hypervisor layer to do for a case:
+ *            migrate it, or settle one a restart interrupted;
+ *   step     how far a request got (enum vmh_migration_step, model.h); the
+ *            journal records each step, by name, before it begins;
+ *   outcome  what the hypervisor layer reports when the request is over. */
+struct vmh_migration_request {
     uint64_t id;
     char uuid[VMH_UUID_LEN + 1];
     const char *vm_name;
@@ -151,38 +158,39 @@ struct vmh_migration_job {
     const char *target;
     bool shared_storage; /* the source's and the target's storage is shared */
     unsigned shutdown_timeout_s;
-    int step;                   /* recovery: the step the journal recorded */
-    bool was_running;           /* recovery: the VM ran before the migration */
-    const char *last_known_xml; /* the VM's last definition, for evacuating a dead host */
+    enum vmh_migration_step step; /* recovery: the step the journal recorded */
+    bool was_running;             /* recovery: the VM ran before the migration */
+    const char *last_known_xml;   /* the VM's last definition, for evacuating a dead host */
 };
 
 /* Hooks the engine calls on the loop thread; they must not block. */
 struct vmh_engine_hooks {
     void (*host_added)(const struct vmh_host_conf *host, void *opaque);
     void (*host_removed)(const char *name, void *opaque);
-    /* Start the job in a worker; report with vmh_engine_migration_step and
+    /* Run the request in a worker; report with vmh_engine_migration_step and
      * vmh_engine_migration_done (loop thread). */
-    void (*run_migration)(const struct vmh_migration_job *job, void *opaque);
-    /* Find out where a job interrupted by a restart left the VM and finish
-     * or roll it back; report with vmh_engine_migration_done. */
-    void (*recover_migration)(const struct vmh_migration_job *job, void *opaque);
+    void (*run_migration)(const struct vmh_migration_request *req, void *opaque);
+    /* Find out where a request interrupted by a restart left the VM and
+     * finish or roll it back; report with vmh_engine_migration_done. */
+    void (*recover_migration)(const struct vmh_migration_request *req, void *opaque);
     /* Undefine (keeping its disks) a shut-off copy of a VM left on a host
      * the VM has since moved away from (an evacuated host that came back). */
     void (*remove_stale)(const char *host, const char *uuid, void *opaque);
     void *opaque;
 };
 
-/* Reports from the migration worker (loop thread). */
-void vmh_engine_migration_step(struct vmh_engine *engine, uint64_t job_id, int step);
-struct vmh_migration_result {
+/* Reports from the hypervisor layer on a request (loop thread). */
+void vmh_engine_migration_step(struct vmh_engine *engine, uint64_t request_id,
+                               enum vmh_migration_step step);
+struct vmh_migration_outcome {
     bool ok;           /* the VM is on the target */
     bool started;      /* and runs there */
     bool rolled_back;  /* !ok: restored on the source as it was */
     const char *error; /* !ok: the step and libvirt's message */
     uint64_t libvirt_ms;
 };
-void vmh_engine_migration_done(struct vmh_engine *engine, uint64_t job_id,
-                               const struct vmh_migration_result *res);
+void vmh_engine_migration_done(struct vmh_engine *engine, uint64_t request_id,
+                               const struct vmh_migration_outcome *res);
 /* How much room a host has for new VMs, as measured (loop thread). */
 void vmh_engine_host_room(struct vmh_engine *engine, const char *host, uint64_t free_kib,
                           unsigned free_vcpus);

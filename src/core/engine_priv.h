@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The engine's own structures, shared by its files (engine.c: inventory,
- * faults, snapshots; migration.c: migration cases and their journal).
+ * faults, snapshots; migration.c: migration cases; window.c: their
+ * preprocessing windows; journal.c: the journal and the order of telling).
  * Nothing outside src/core includes this. */
 #ifndef VMH_CORE_ENGINE_PRIV_H
 #define VMH_CORE_ENGINE_PRIV_H
@@ -42,20 +43,20 @@ struct vmh_vm {
     bool manager_configured;
     uint32_t ppt;
     enum vmh_ppt_source ppt_source;
+    /* its migration case (migration.c), its window (window.c) */
     enum vmh_migration_state migration;
-    int64_t deadline_ms; /* the running window's end, 0 when none */
+    int64_t deadline_ms; /* the window's end (real time), 0 when no window */
+    int window_timer;    /* fires at the deadline, -1 when none */
     char *target_host;
     char *migration_error;
-    /* the migration case */
-    int window_timer;        /* fires at the deadline, -1 when none */
-    bool queued;             /* waiting for a migration slot */
-    bool waiting_target;     /* failed for want of a target, retried */
-    char *requested_target;  /* named by migration-ready / migrate-vm */
-    uint64_t job_id;         /* while migrating */
-    int step;                /* enum vmh_migration_step of the job */
-    int64_t started_ms;      /* monotonic */
-    struct vmh_host *source; /* while migrating */
-    bool was_running;        /* before the migration began */
+    bool queued;                  /* its request waits for a slot */
+    bool waiting_target;          /* failed for want of a target, retried */
+    char *requested_target;       /* named by migration-ready / migrate-vm */
+    uint64_t request_id;          /* while its request runs */
+    enum vmh_migration_step step; /* how far its request got */
+    int64_t started_ms;           /* monotonic */
+    struct vmh_host *source;      /* while migrating */
+    bool was_running;             /* before the migration began */
 };
 
 struct vmh_fault {
@@ -96,13 +97,13 @@ struct vmh_engine {
     struct vmh_sent_counters sent; /* atomics: front ends count */
 
     /* migration cases */
-    GQueue *ready;    /* struct vmh_vm * waiting for a slot, by deadline */
-    unsigned running; /* migrations in progress */
-    GHashTable *jobs; /* job id -> struct vmh_vm */
-    uint64_t next_job_id;
+    GQueue *ready;         /* struct vmh_vm * waiting for a slot, by deadline */
+    unsigned running;      /* migrations in progress */
+    GHashTable *in_flight; /* request id -> struct vmh_vm, while its request runs */
+    uint64_t next_request_id;
     int retry_timer;       /* retries cases that found no target */
     char *journal_path;    /* NULL: no journal */
-    unsigned journal_held; /* > 0: writes wait for vmh_mig_journal_release */
+    unsigned journal_held; /* > 0: writes wait for vmh_journal_release */
     bool journal_dirty;    /* a case changed since the last write */
     GQueue *told;          /* struct vmh_told: words waiting for the journal */
     GHashTable *recovered; /* uuid -> struct vmh_journal_entry, from the last run */
@@ -117,7 +118,7 @@ struct vmh_engine {
 struct vmh_journal_entry {
     char uuid[VMH_UUID_LEN + 1];
     enum vmh_migration_state state;
-    int step;
+    enum vmh_migration_step step;
     int64_t deadline_ms;
     char source[65];
     char target[65];
@@ -132,35 +133,59 @@ const struct vmh_fault *vmh_engine_vm_worst_fault(struct vmh_engine *engine,
 void vmh_engine_emit(struct vmh_engine *engine, const struct vmh_event *ev);
 enum vmh_health vmh_engine_host_health(struct vmh_engine *engine, const struct vmh_host *host);
 
-/* migration.c */
+/* migration.c: cases (the words: migration.c's opening comment) */
 void vmh_mig_init(struct vmh_engine *engine);
 void vmh_mig_fini(struct vmh_engine *engine);
-/* A VM's window opened (its first fault): a case becomes pending. */
-void vmh_mig_window_open(struct vmh_engine *engine, struct vmh_vm *vm);
-/* Around a change of many cases at once (a host fault opens a window for
- * each of its VMs): one durable journal write at the release, not one per
- * case; whoever holds it writes before telling anyone of the cases. */
-void vmh_mig_journal_hold(struct vmh_engine *engine);
-void vmh_mig_journal_release(struct vmh_engine *engine);
 /* Every change of a case's state goes through vmh_mig_set, and every log
- * line or event about a case through vmh_mig_tell_*: nothing about a case
- * leaves before the journal has it (migration.c explains). */
+ * line or event about a case through vmh_journal_tell_*: nothing about a
+ * case leaves before the journal has it (journal.c explains). */
 void vmh_mig_set(struct vmh_engine *engine, struct vmh_vm *vm, enum vmh_migration_state state);
-void vmh_mig_tell_log(struct vmh_engine *engine, enum vmh_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void vmh_mig_tell_event(struct vmh_engine *engine, const struct vmh_event *ev);
-/* The VM's last fault cleared; returns whether its pending case was
- * cancelled (cancel-on-clear). */
-bool vmh_mig_fault_gone(struct vmh_engine *engine, struct vmh_vm *vm);
+/* A window opened: the VM's case becomes pending (window.c calls it). */
+void vmh_mig_case_open(struct vmh_engine *engine, struct vmh_vm *vm);
+/* Its faults cleared with cancel-on-clear: the case is cancelled. */
+void vmh_mig_cancel(struct vmh_engine *engine, struct vmh_vm *vm);
+/* The case asks for its migration now (its window is over), to target or
+ * to the policy's choice; checks are the caller's. */
+void vmh_mig_request(struct vmh_engine *engine, struct vmh_vm *vm, const char *target);
 /* The VM leaves the inventory. */
 void vmh_mig_vm_gone(struct vmh_engine *engine, struct vmh_vm *vm);
 /* A VM entered the inventory: resume what the journal says of it. */
 void vmh_mig_vm_appeared(struct vmh_engine *engine, struct vmh_vm *vm);
 /* Hosts changed (connected, configuration): retry cases without target. */
 void vmh_mig_hosts_changed(struct vmh_engine *engine);
-/* Starts the case now (the window ends), after checks done by the caller. */
-void vmh_mig_request_start(struct vmh_engine *engine, struct vmh_vm *vm, const char *target);
 int vmh_mig_choose(struct vmh_engine *engine, struct vmh_vm *vm, const char *explicit_target,
                    struct vmh_host **target, char *why, size_t why_len);
+
+/* window.c: the preprocessing window (the file's comment lists its life) */
+/* The VM's first fault: deadline = now + its preprocessing time, the case
+ * pending.  A window that runs (or a case without one) is kept. */
+void vmh_window_open(struct vmh_engine *engine, struct vmh_vm *vm);
+/* After a restart: pending again with the journal's deadline (0: now). */
+void vmh_window_resume(struct vmh_engine *engine, struct vmh_vm *vm, int64_t deadline_ms);
+/* An operator's migrate-vm on a VM without a case: pending, window over. */
+void vmh_window_skip(struct vmh_engine *engine, struct vmh_vm *vm);
+/* The window ends before its deadline, or its case leaves: timer stopped. */
+void vmh_window_end(struct vmh_vm *vm);
+/* The VM's last fault cleared; returns whether its case was cancelled
+ * (cancel-on-clear).  A VM without a case forgets its deadline. */
+bool vmh_window_faults_cleared(struct vmh_engine *engine, struct vmh_vm *vm);
+
+/* journal.c: the journal, and telling only after it (the file explains) */
+void vmh_journal_init(struct vmh_engine *engine);
+void vmh_journal_fini(struct vmh_engine *engine);
+/* Rewrites the journal now (durable: fsync'd and renamed into place). */
+void vmh_journal_put(struct vmh_engine *engine, bool durable);
+/* A case changed: on disk now, unless held; then what waited is told. */
+void vmh_journal_write(struct vmh_engine *engine);
+/* The journal when dirty, then every word waiting, even under a hold. */
+void vmh_journal_flush(struct vmh_engine *engine);
+/* Around a change of many cases at once (a host fault opens a window for
+ * each of its VMs): one durable journal write at the release, not one per
+ * case; words about the cases wait for it. */
+void vmh_journal_hold(struct vmh_engine *engine);
+void vmh_journal_release(struct vmh_engine *engine);
+void vmh_journal_tell_log(struct vmh_engine *engine, enum vmh_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void vmh_journal_tell_event(struct vmh_engine *engine, const struct vmh_event *ev);
 
 #endif

@@ -9,6 +9,7 @@ static const char *const vmh_power_state_names[] = {VMH_POWER_STATES(VMH_ENUM_NA
 static const char *const vmh_health_names[] = {VMH_HEALTHS(VMH_ENUM_NAME)};
 static const char *const vmh_connection_names[] = {VMH_CONNECTIONS(VMH_ENUM_NAME)};
 static const char *const vmh_migration_state_names[] = {VMH_MIGRATION_STATES(VMH_ENUM_NAME)};
+static const char *const vmh_migration_step_names[] = {VMH_MIGRATION_STEPS(VMH_ENUM_NAME)};
 static const char *const vmh_ppt_source_names[] = {VMH_PPT_SOURCES(VMH_ENUM_NAME)};
 static const char *const vmh_cause_names[] = {VMH_CAUSES(VMH_ENUM_NAME)};
 static const char *const vmh_severity_names[] = {VMH_SEVERITIES(VMH_ENUM_NAME)};
@@ -39,6 +40,12 @@ const char *
 vmh_migration_state_str(enum vmh_migration_state m)
 {
     return VMH_ENUM_STR(vmh_migration_state_names, m);
+}
+
+const char *
+vmh_migration_step_str(enum vmh_migration_step s)
+{
+    return VMH_ENUM_STR(vmh_migration_step_names, s);
 }
 
 const char *
@@ -195,4 +202,14 @@ vmh_domain_info_free_array(struct vmh_domain_info *infos, size_t n)
     for (size_t i = 0; i < n; i++)
         vmh_domain_info_clear(&infos[i]);
     free(infos);
+}
+
+int
+vmh_migration_step_from_str(const char *name)
+{
+    for (size_t i = 0;
+         name && i < sizeof vmh_migration_step_names / sizeof *vmh_migration_step_names; i++)
+        if (!strcmp(vmh_migration_step_names[i], name))
+            return (int)i;
+    return -1;
 }

@@ -40,6 +40,18 @@
     X(VMH_MIG_FAILED, "failed")                                                                    \
     X(VMH_MIG_CANCELLED, "cancelled")
 
+/* The steps of one cold migration, in the order the executor
+ * (src/virt/migrate.c) runs them.  The journal stores them by name. */
+#define VMH_MIGRATION_STEPS(X)                                                                     \
+    X(VMH_STEP_CHECK, "check")                                                                     \
+    X(VMH_STEP_SHUTDOWN, "shutdown")                                                               \
+    X(VMH_STEP_EXPORT, "export")                                                                   \
+    X(VMH_STEP_STORAGE, "storage")                                                                 \
+    X(VMH_STEP_DEFINE, "define")                                                                   \
+    X(VMH_STEP_START, "start")                                                                     \
+    X(VMH_STEP_UNDEFINE_SOURCE, "undefine-source")                                                 \
+    X(VMH_STEP_DONE, "done")
+
 /* Where a VM's effective preprocessing time came from, strongest first. */
 #define VMH_PPT_SOURCES(X)                                                                         \
     X(VMH_PPT_VM_ASSIGNMENT, "vm-assignment")                                                      \
@@ -74,6 +86,7 @@ enum vmh_power_state { VMH_POWER_STATES(VMH_ENUM_MEMBER) };
 enum vmh_health { VMH_HEALTHS(VMH_ENUM_MEMBER) };
 enum vmh_connection { VMH_CONNECTIONS(VMH_ENUM_MEMBER) };
 enum vmh_migration_state { VMH_MIGRATION_STATES(VMH_ENUM_MEMBER) };
+enum vmh_migration_step { VMH_MIGRATION_STEPS(VMH_ENUM_MEMBER) };
 enum vmh_ppt_source { VMH_PPT_SOURCES(VMH_ENUM_MEMBER) };
 enum vmh_cause { VMH_CAUSES(VMH_ENUM_MEMBER) VMH_CAUSE_COUNT };
 enum vmh_severity { VMH_SEVERITIES(VMH_ENUM_MEMBER) };
@@ -83,6 +96,7 @@ const char *vmh_power_state_str(enum vmh_power_state s);
 const char *vmh_health_str(enum vmh_health h);
 const char *vmh_connection_str(enum vmh_connection c);
 const char *vmh_migration_state_str(enum vmh_migration_state m);
+const char *vmh_migration_step_str(enum vmh_migration_step s);
 const char *vmh_ppt_source_str(enum vmh_ppt_source s);
 const char *vmh_cause_str(enum vmh_cause c);
 const char *vmh_severity_str(enum vmh_severity s);
@@ -90,6 +104,7 @@ const char *vmh_severity_str(enum vmh_severity s);
  * prefix ("nfv-vm-health:watchdog", "vmh:watchdog"). */
 int vmh_cause_from_str(const char *name);
 int vmh_severity_from_str(const char *name);
+int vmh_migration_step_from_str(const char *name);
 
 /* --- configuration, as the engine sees it (built by src/config/) --- */
 

@@ -33,18 +33,6 @@
 #define VMH_MIGRATE_DESTROY_WAIT 5000000
 #define VMH_MIGRATE_COPY_CHUNK   (1024 * 1024)
 
-#define VMH_STEP_NAME(id, name) [id] = name,
-static const char *const vmh_step_names[] = {VMH_MIGRATION_STEPS(VMH_STEP_NAME)};
-#undef VMH_STEP_NAME
-
-const char *
-vmh_migration_step_str(enum vmh_migration_step step)
-{
-    if ((unsigned)step >= sizeof vmh_step_names / sizeof vmh_step_names[0])
-        return "unknown";
-    return vmh_step_names[step];
-}
-
 /* One disk that is not shared: its volume on the source, and the copy this
  * job makes of it in the pool of the same name on the target. */
 struct vmh_volume_copy {
@@ -59,8 +47,8 @@ struct vmh_volume_copy {
 };
 
 struct vmh_migrate_job {
-    const struct vmh_migration_request *req;
-    struct vmh_migration_outcome *out;
+    const struct vmh_virt_request *req;
+    struct vmh_virt_outcome *out;
     const char *src_host;
     const char *dst_host;
     enum vmh_migration_step step;
@@ -355,7 +343,7 @@ vmh_volume_copy_clear(struct vmh_volume_copy *v)
 static int
 vmh_plan_storage(struct vmh_migrate_job *job)
 {
-    const struct vmh_migration_request *req = job->req;
+    const struct vmh_virt_request *req = job->req;
     xmlXPathContextPtr ctx = NULL;
     xmlXPathObjectPtr disks = NULL;
     int ret = -1;
@@ -507,7 +495,7 @@ vmh_volume_xml(struct vmh_migrate_job *job, struct vmh_volume_copy *v)
 static int
 vmh_copy_volume(struct vmh_migrate_job *job, struct vmh_volume_copy *v)
 {
-    const struct vmh_migration_request *req = job->req;
+    const struct vmh_virt_request *req = job->req;
     virStreamPtr in = LV(job, virStreamNew(req->source, 0));
     virStreamPtr out = LV(job, virStreamNew(req->target, 0));
     char *buf = malloc(VMH_MIGRATE_COPY_CHUNK);
@@ -593,7 +581,7 @@ cleanup:
 static int
 vmh_step_check(struct vmh_migrate_job *job)
 {
-    const struct vmh_migration_request *req = job->req;
+    const struct vmh_virt_request *req = job->req;
     char uuid[VIR_UUID_STRING_BUFLEN];
     uint64_t mem_kib = 0;
     unsigned vcpus = 0;
@@ -864,7 +852,7 @@ vmh_step_storage(struct vmh_migrate_job *job)
 static int
 vmh_step_define(struct vmh_migrate_job *job)
 {
-    const struct vmh_migration_request *req = job->req;
+    const struct vmh_virt_request *req = job->req;
     virDomainPtr clash;
 
     /* The check was a while ago: defining over a domain of the same UUID
@@ -967,7 +955,7 @@ vmh_step_undefine_source(struct vmh_migrate_job *job)
 static void
 vmh_rollback(struct vmh_migrate_job *job)
 {
-    const struct vmh_migration_request *req = job->req;
+    const struct vmh_virt_request *req = job->req;
     bool restored = true;
 
     if (job->dst && job->defined_target) {
@@ -1007,7 +995,7 @@ vmh_rollback(struct vmh_migrate_job *job)
 typedef int (*vmh_step_fn)(struct vmh_migrate_job *job);
 
 int
-vmh_virt_migrate(const struct vmh_migration_request *req, struct vmh_migration_outcome *out)
+vmh_virt_migrate(const struct vmh_virt_request *req, struct vmh_virt_outcome *out)
 {
     static const vmh_step_fn steps[] = {
         [VMH_STEP_CHECK] = vmh_step_check,

@@ -7,27 +7,13 @@
 #ifndef VMH_VIRT_MIGRATE_H
 #define VMH_VIRT_MIGRATE_H
 
+#include "core/model.h"
+
 #include <libvirt/libvirt.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VMH_MIGRATION_STEPS(X)                                                                     \
-    X(VMH_STEP_CHECK, "check")                                                                     \
-    X(VMH_STEP_SHUTDOWN, "shutdown")                                                               \
-    X(VMH_STEP_EXPORT, "export")                                                                   \
-    X(VMH_STEP_STORAGE, "storage")                                                                 \
-    X(VMH_STEP_DEFINE, "define")                                                                   \
-    X(VMH_STEP_START, "start")                                                                     \
-    X(VMH_STEP_UNDEFINE_SOURCE, "undefine-source")                                                 \
-    X(VMH_STEP_DONE, "done")
-
-#define VMH_STEP_MEMBER(id, name) id,
-enum vmh_migration_step { VMH_MIGRATION_STEPS(VMH_STEP_MEMBER) };
-#undef VMH_STEP_MEMBER
-
-const char *vmh_migration_step_str(enum vmh_migration_step step);
-
-struct vmh_migration_request {
+struct vmh_virt_request {
     char uuid[37];
     const char *source_name;
     virConnectPtr source; /* NULL: the source host is unreachable (evacuation) */
@@ -58,7 +44,7 @@ struct vmh_migration_request {
     const int *cancel;
 };
 
-struct vmh_migration_outcome {
+struct vmh_virt_outcome {
     bool ok;
     enum vmh_migration_step failed_step; /* when !ok */
     char *error;                         /* when !ok: the step and libvirt's message; free() it */
@@ -93,7 +79,7 @@ struct vmh_migration_outcome {
  * the target.  A rollback restarts the source domain only when it was active
  * before (a crashed one is left as it was).  An unreachable source at
  * undefine-source does not undo a finished move: ok with source_leftover. */
-int vmh_virt_migrate(const struct vmh_migration_request *req, struct vmh_migration_outcome *out);
+int vmh_virt_migrate(const struct vmh_virt_request *req, struct vmh_virt_outcome *out);
 
 /* Room left on a host for new domains: memory (KiB) and vCPUs not yet
  * promised to defined domains (node memory and CPUs minus what every defined

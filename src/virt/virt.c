@@ -805,7 +805,7 @@ vmh_virt_free(struct vmh_virt *virt)
         g_free(virt);
 }
 
-/* --- migration jobs for the engine --- */
+/* --- migration requests of the engine --- */
 
 enum vmh_virt_task_kind {
     VMH_TASK_MIGRATE,
@@ -818,7 +818,7 @@ enum vmh_virt_task_kind {
 struct vmh_virt_task {
     enum vmh_virt_task_kind kind;
     struct vmh_virt *virt;
-    uint64_t job_id;
+    uint64_t request_id;
     char uuid[VMH_UUID_LEN + 1];
     char *source_name;
     char *target_name;
@@ -827,11 +827,11 @@ struct vmh_virt_task {
     bool shared_storage;
     unsigned shutdown_timeout_s;
     bool was_running;
-    int step; /* a recovery: the step the interrupted migration had begun */
+    enum vmh_migration_step step; /* a recovery: the step the interrupted migration had begun */
     char *last_known_xml;
     char *wait_for; /* a recovery that needs this host to answer first */
     /* results */
-    struct vmh_migration_result res;
+    struct vmh_migration_outcome res;
     char *error;
     uint64_t room_kib;
     unsigned room_vcpus;
@@ -840,8 +840,8 @@ struct vmh_virt_task {
 
 struct vmh_virt_step_report {
     struct vmh_virt *virt;
-    uint64_t job_id;
-    int step;
+    uint64_t request_id;
+    enum vmh_migration_step step;
 };
 
 static void
@@ -864,7 +864,7 @@ vmh_virt_step_report_cb(void *opaque)
 {
     struct vmh_virt_step_report *r = opaque;
 
-    vmh_engine_migration_step(r->virt->engine, r->job_id, r->step);
+    vmh_engine_migration_step(r->virt->engine, r->request_id, r->step);
     g_free(r);
 }
 
@@ -876,8 +876,8 @@ vmh_virt_on_step(enum vmh_migration_step step, void *opaque)
     struct vmh_virt_step_report *r = g_new0(struct vmh_virt_step_report, 1);
 
     r->virt = t->virt;
-    r->job_id = t->job_id;
-    r->step = (int)step;
+    r->request_id = t->request_id;
+    r->step = step;
     vmh_loop_post(t->virt->loop, vmh_virt_step_report_cb, r);
 }
 
@@ -903,7 +903,7 @@ vmh_virt_task_done_cb(void *opaque)
             vmh_engine_host_room(virt->engine, t->source_name, t->room_kib, t->room_vcpus);
     } else {
         t->res.error = t->error;
-        vmh_engine_migration_done(virt->engine, t->job_id, &t->res);
+        vmh_engine_migration_done(virt->engine, t->request_id, &t->res);
         /* Both ends have changed: measure again. */
         vmh_virt_measure_room(virt, t->source_name);
         vmh_virt_measure_room(virt, t->target_name);
@@ -914,7 +914,7 @@ vmh_virt_task_done_cb(void *opaque)
 static void
 vmh_virt_do_migrate(struct vmh_virt_task *t)
 {
-    struct vmh_migration_request req = {
+    struct vmh_virt_request req = {
         .source_name = t->source_name,
         .source = t->source,
         .target_name = t->target_name,
@@ -924,7 +924,7 @@ vmh_virt_do_migrate(struct vmh_virt_task *t)
         .on_step = vmh_virt_on_step,
         .opaque = t,
     };
-    struct vmh_migration_outcome out = {0};
+    struct vmh_virt_outcome out = {0};
 
     memcpy(req.uuid, t->uuid, sizeof req.uuid);
     if (!t->target) {
@@ -1057,31 +1057,31 @@ vmh_virt_migrate_worker(gpointer data, gpointer user_data)
 
 static struct vmh_virt_task *
 vmh_virt_task_new(struct vmh_virt *virt, enum vmh_virt_task_kind kind,
-                  const struct vmh_migration_job *job)
+                  const struct vmh_migration_request *req)
 {
     struct vmh_virt_task *t = g_new0(struct vmh_virt_task, 1);
 
     t->kind = kind;
     t->virt = virt;
-    t->job_id = job->id;
-    memcpy(t->uuid, job->uuid, sizeof t->uuid);
-    t->source_name = g_strdup(job->source);
-    t->target_name = g_strdup(job->target);
-    t->source = vmh_virt_host_conn(virt, job->source);
-    t->target = vmh_virt_host_conn(virt, job->target);
-    t->shared_storage = job->shared_storage;
-    t->shutdown_timeout_s = job->shutdown_timeout_s;
-    t->was_running = job->was_running;
-    t->step = job->step;
-    t->last_known_xml = g_strdup(job->last_known_xml);
+    t->request_id = req->id;
+    memcpy(t->uuid, req->uuid, sizeof t->uuid);
+    t->source_name = g_strdup(req->source);
+    t->target_name = g_strdup(req->target);
+    t->source = vmh_virt_host_conn(virt, req->source);
+    t->target = vmh_virt_host_conn(virt, req->target);
+    t->shared_storage = req->shared_storage;
+    t->shutdown_timeout_s = req->shutdown_timeout_s;
+    t->was_running = req->was_running;
+    t->step = req->step;
+    t->last_known_xml = g_strdup(req->last_known_xml);
     return t;
 }
 
 void
-vmh_virt_run_migration(struct vmh_virt *virt, const struct vmh_migration_job *job)
+vmh_virt_run_migration(struct vmh_virt *virt, const struct vmh_migration_request *req)
 {
     virt->tasks_in_flight++;
-    g_thread_pool_push(virt->migrators, vmh_virt_task_new(virt, VMH_TASK_MIGRATE, job), NULL);
+    g_thread_pool_push(virt->migrators, vmh_virt_task_new(virt, VMH_TASK_MIGRATE, req), NULL);
 }
 
 static bool
@@ -1162,9 +1162,9 @@ vmh_virt_recover_defer(struct vmh_virt *virt, struct vmh_virt_task *t)
 }
 
 void
-vmh_virt_recover_migration(struct vmh_virt *virt, const struct vmh_migration_job *job)
+vmh_virt_recover_migration(struct vmh_virt *virt, const struct vmh_migration_request *req)
 {
-    struct vmh_virt_task *t = vmh_virt_task_new(virt, VMH_TASK_RECOVER, job);
+    struct vmh_virt_task *t = vmh_virt_task_new(virt, VMH_TASK_RECOVER, req);
 
     virt->tasks_in_flight++;
     if (vmh_virt_recover_waits(virt, t)) {

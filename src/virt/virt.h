@@ -26,10 +26,10 @@ void vmh_virt_remove_host(struct vmh_virt *virt, const char *name);
  * connection itself may then be used from any thread. */
 virConnectPtr vmh_virt_host_conn(struct vmh_virt *virt, const char *name);
 
-/* The engine's migration hooks (loop thread): the job runs in a worker
+/* The engine's migration hooks (loop thread): the request runs in a worker
  * thread and reports back through the loop. */
-void vmh_virt_run_migration(struct vmh_virt *virt, const struct vmh_migration_job *job);
-void vmh_virt_recover_migration(struct vmh_virt *virt, const struct vmh_migration_job *job);
+void vmh_virt_run_migration(struct vmh_virt *virt, const struct vmh_migration_request *req);
+void vmh_virt_recover_migration(struct vmh_virt *virt, const struct vmh_migration_request *req);
 /* Measures the room of a connected host (NULL: of all) in a worker and
  * reports it to the engine. */
 void vmh_virt_measure_room(struct vmh_virt *virt, const char *name);

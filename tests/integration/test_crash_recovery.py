@@ -172,9 +172,9 @@ class CrashDuringMigration(unittest.TestCase):
     def wait_journal_step(self, d, step):
         """Wait until the journal records the case at `step` (the worker
         logs a step before the engine journals it)."""
-        rx = re.compile(r"(?m)^%s migrating %d " % (self.uuid, step))
+        rx = re.compile(r"(?m)^%s migrating %s " % (self.uuid, step))
         wait_for(lambda: rx.search(self.journal(d)), timeout=20,
-                 what="the journal at step %d" % step)
+                 what="the journal at step %s" % step)
 
     def wait_vm_state(self, d, host, migration):
         """Wait until the engine's state has the VM on `host` with its
@@ -227,15 +227,15 @@ class CrashDuringMigration(unittest.TestCase):
         guest_id = self.a.keeper.lookupByUUIDString(self.uuid).ID()
         self.start_migration(d)
         d.wait_log(r"migration of %s: shutdown" % self.name)
-        # journalled at the shutdown step (1), well inside the 30 s wait: the
+        # journalled at the shutdown step, well inside the 30 s wait: the
         # guest ignores ACPI
-        self.wait_journal_step(d, 1)
+        self.wait_journal_step(d, "shutdown")
         d.kill9()
         # The guest never stopped; the target never had it.
         self.assertEqual(self.where(), {"a": True})
 
         mark = self.restart(d, freeze_target_on_restart)
-        d.wait_log(r"\[core\] vm %s \(%s\): migration a -> b was interrupted at step \d+; "
+        d.wait_log(r"\[core\] vm %s \(%s\): migration a -> b was interrupted at step [a-z-]+; "
                    r"recovering" % (self.name, self.uuid), start=mark)
         d.wait_log(r"\[core\] vm %s \(%s\): migration to b failed: %s"
                    % (self.name, self.uuid, re.escape(ROLLBACK_MSG)), start=mark)
@@ -295,7 +295,7 @@ class CrashDuringMigration(unittest.TestCase):
         d = self.daemon(shutdown_timeout=1)
         self.kill9_once_defined_on_target(d)
         mark = self.restart(d, freeze_target_on_restart)
-        d.wait_log(r"\[core\] vm %s \(%s\): migration a -> b was interrupted at step \d+; "
+        d.wait_log(r"\[core\] vm %s \(%s\): migration a -> b was interrupted at step [a-z-]+; "
                    r"recovering" % (self.name, self.uuid), start=mark)
         line = d.wait_log(r"\[core\] vm %s \(%s\): (migrated from a to b|migration to b failed)"
                           % (self.name, self.uuid), start=mark, timeout=20)
@@ -390,7 +390,7 @@ class CrashDuringMigration(unittest.TestCase):
         guest_id = self.a.keeper.lookupByUUIDString(self.uuid).ID()
         self.start_migration(d)
         d.wait_log(r"migration of %s: shutdown" % self.name)
-        self.wait_journal_step(d, 1)  # killed in the shutdown wait, journalled as such
+        self.wait_journal_step(d, "shutdown")  # killed in the shutdown wait, journalled as such
         d.kill9()
         back = self.hide_socket(self.b)
         self.addCleanup(back)

@@ -90,7 +90,7 @@ json_str(const char *key, const char *s)
 }
 
 static void
-print_outcome(const struct tool *t, const struct vmh_migration_outcome *o)
+print_outcome(const struct tool *t, const struct vmh_virt_outcome *o)
 {
     printf("{\"ok\":%s,", o->ok ? "true" : "false");
     json_str("failed_step", o->ok ? NULL : vmh_migration_step_str(o->failed_step));
@@ -159,7 +159,7 @@ main(int argc, char **argv)
         {"repeat", required_argument, NULL, 'r'},   {NULL, 0, NULL, 0},
     };
     struct tool t = {.cancel_at = -1};
-    struct vmh_migration_request req = {
+    struct vmh_virt_request req = {
         .shutdown_timeout_s = 5, .on_step = tool_on_step, .opaque = &t, .cancel = &t.cancel};
     virConnectPtr a = NULL, b;
     char *xml = NULL;
@@ -216,7 +216,7 @@ main(int argc, char **argv)
     snprintf(req.uuid, sizeof req.uuid, "%s", argv[optind + 2]);
     req.last_known_xml = xml;
     for (int i = 0; i < repeat; i++) {
-        struct vmh_migration_outcome out;
+        struct vmh_virt_outcome out;
 
         req.source = i % 2 ? b : a;
         req.target = i % 2 ? a : b;

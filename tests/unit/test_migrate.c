@@ -139,10 +139,10 @@ on_step(enum vmh_migration_step step, void *opaque)
         f->act(f);
 }
 
-static struct vmh_migration_request
+static struct vmh_virt_request
 request(struct fixture *f, const char *uuid)
 {
-    struct vmh_migration_request req = {
+    struct vmh_virt_request req = {
         .source_name = "host-a",
         .source = f->src,
         .target_name = "host-b",
@@ -173,8 +173,8 @@ static void
 test_running_domain_moves_and_starts_on_target(void **state)
 {
     struct fixture *f = *state;
-    struct vmh_migration_request req = request(f, UUID_WEB);
-    struct vmh_migration_outcome out;
+    struct vmh_virt_request req = request(f, UUID_WEB);
+    struct vmh_virt_outcome out;
 
     assert_int_equal(vmh_virt_migrate(&req, &out), 0);
     assert_true(out.ok);
@@ -193,8 +193,8 @@ static void
 test_every_step_is_announced_in_order(void **state)
 {
     struct fixture *f = *state;
-    struct vmh_migration_request req = request(f, UUID_WEB);
-    struct vmh_migration_outcome out;
+    struct vmh_virt_request req = request(f, UUID_WEB);
+    struct vmh_virt_outcome out;
 
     assert_int_equal(vmh_virt_migrate(&req, &out), 0);
     assert_int_equal(f->n_steps, VMH_STEP_DONE + 1);
@@ -202,15 +202,15 @@ test_every_step_is_announced_in_order(void **state)
         assert_int_equal(f->steps[i], i);
     assert_string_equal(vmh_migration_step_str(VMH_STEP_UNDEFINE_SOURCE), "undefine-source");
     assert_string_equal(vmh_migration_step_str(VMH_STEP_CHECK), "check");
-    assert_string_equal(vmh_migration_step_str(99), "unknown");
+    assert_string_equal(vmh_migration_step_str(99), "invalid");
 }
 
 static void
 test_shut_off_domain_is_defined_but_not_started(void **state)
 {
     struct fixture *f = *state;
-    struct vmh_migration_request req = request(f, UUID_IDLE);
-    struct vmh_migration_outcome out;
+    struct vmh_virt_request req = request(f, UUID_IDLE);
+    struct vmh_virt_outcome out;
 
     assert_int_equal(vmh_virt_migrate(&req, &out), 0);
     assert_false(out.was_running);
@@ -223,8 +223,8 @@ static void
 test_crashed_domain_counts_as_running_and_is_started(void **state)
 {
     struct fixture *f = *state;
-    struct vmh_migration_request req = request(f, UUID_WEB);
-    struct vmh_migration_outcome out;
+    struct vmh_virt_request req = request(f, UUID_WEB);
+    struct vmh_virt_outcome out;
     virDomainPtr dom = virDomainLookupByUUIDString(f->src, UUID_WEB);
     char core[128];
     int st, reason;
@@ -248,8 +248,8 @@ static void
 test_unshared_disk_is_refused_before_the_domain_is_touched(void **state)
 {
     struct fixture *f = *state;
-    struct vmh_migration_request req = request(f, UUID_DISKY);
-    struct vmh_migration_outcome out;
+    struct vmh_virt_request req = request(f, UUID_DISKY);
+    struct vmh_virt_outcome out;
 
     req.shared_storage = false;
     assert_int_equal(vmh_virt_migrate(&req, &out), -1);
@@ -272,8 +272,8 @@ static void
 test_same_uuid_on_target_is_refused(void **state)
 {
     struct fixture *f = *state;
-    struct vmh_migration_request req;
-    struct vmh_migration_outcome out;
+    struct vmh_virt_request req;
+    struct vmh_virt_outcome out;
     virConnectPtr twin;
 
     /* A second connection to the same node XML is another private host that
@@ -309,8 +309,8 @@ static void
 test_define_refused_rolls_back_and_restarts_the_source(void **state)
 {
     struct fixture *f = *state;
-    struct vmh_migration_request req = request(f, UUID_WEB);
-    struct vmh_migration_outcome out;
+    struct vmh_virt_request req = request(f, UUID_WEB);
+    struct vmh_virt_outcome out;
 
     f->act_at = VMH_STEP_DEFINE;
     f->act = define_same_name;
@@ -336,8 +336,8 @@ static void
 test_cancel_after_define_undefines_the_target(void **state)
 {
     struct fixture *f = *state;
-    struct vmh_migration_request req = request(f, UUID_WEB);
-    struct vmh_migration_outcome out;
+    struct vmh_virt_request req = request(f, UUID_WEB);
+    struct vmh_virt_outcome out;
 
     f->act_at = VMH_STEP_UNDEFINE_SOURCE;
     f->act = cancel;
@@ -354,8 +354,8 @@ static void
 test_no_memory_left_on_target_is_refused(void **state)
 {
     struct fixture *f = *state;
-    struct vmh_migration_request req = request(f, UUID_WEB);
-    struct vmh_migration_outcome out;
+    struct vmh_virt_request req = request(f, UUID_WEB);
+    struct vmh_virt_outcome out;
     virDomainPtr big = virDomainDefineXML(f->dst, "<domain type='test'><name>big</name>"
                                                   "<memory unit='MiB'>1800</memory>"
                                                   "<os><type>hvm</type></os></domain>");
@@ -401,8 +401,8 @@ static void
 test_evacuation_defines_the_last_known_xml(void **state)
 {
     struct fixture *f = *state;
-    struct vmh_migration_request req = request(f, UUID_WEB);
-    struct vmh_migration_outcome out;
+    struct vmh_virt_request req = request(f, UUID_WEB);
+    struct vmh_virt_outcome out;
     char *xml = inactive_xml(f->src, UUID_WEB);
 
     req.source = NULL; /* the host crashed */
@@ -424,8 +424,8 @@ static void
 test_evacuation_of_a_shut_off_domain_does_not_start_it(void **state)
 {
     struct fixture *f = *state;
-    struct vmh_migration_request req = request(f, UUID_IDLE);
-    struct vmh_migration_outcome out;
+    struct vmh_virt_request req = request(f, UUID_IDLE);
+    struct vmh_virt_outcome out;
     char *xml = inactive_xml(f->src, UUID_IDLE);
 
     req.source = NULL;
@@ -441,8 +441,8 @@ static void
 test_evacuation_refuses_a_definition_of_another_domain(void **state)
 {
     struct fixture *f = *state;
-    struct vmh_migration_request req = request(f, UUID_IDLE);
-    struct vmh_migration_outcome out;
+    struct vmh_virt_request req = request(f, UUID_IDLE);
+    struct vmh_virt_outcome out;
     char *xml = inactive_xml(f->src, UUID_WEB);
 
     req.source = NULL;
@@ -459,8 +459,8 @@ static void
 test_missing_domain_and_missing_target(void **state)
 {
     struct fixture *f = *state;
-    struct vmh_migration_request req = request(f, UUID_OTHER);
-    struct vmh_migration_outcome out;
+    struct vmh_virt_request req = request(f, UUID_OTHER);
+    struct vmh_virt_outcome out;
 
     assert_int_equal(vmh_virt_migrate(&req, &out), -1);
     assert_non_null(strstr(out.error, "not found on host-a"));

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Migration cases in the engine: windows, the ready and timer paths,
  * target choice, concurrency, cancel-on-clear, outcomes and the journal.
- * The hypervisor layer is replaced by hooks that record the jobs; the test
+ * The hypervisor layer is replaced by hooks that record the requests; the test
  * reports their outcome as the worker would. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,13 +23,14 @@
 
 #define UUID_1 "a0000000-0000-4000-8000-000000000001"
 #define UUID_2 "a0000000-0000-4000-8000-000000000002"
+#define UUID_3 "a0000000-0000-4000-8000-000000000003"
 
 static struct vmh_loop *the_loop;
 
 struct fx {
     struct vmh_engine *engine;
-    GArray *events; /* enum vmh_event_type */
-    GArray *jobs;   /* struct vmh_migration_job, strings dropped */
+    GArray *events;   /* enum vmh_event_type */
+    GArray *requests; /* struct vmh_migration_request, strings dropped */
     GPtrArray *targets;
     GPtrArray *reasons;
     int recovered;
@@ -80,22 +81,22 @@ capture_log(enum vmh_log_level level, const char *token, const char *msg, void *
 }
 
 static void
-run_migration(const struct vmh_migration_job *job, void *opaque)
+run_migration(const struct vmh_migration_request *req, void *opaque)
 {
     struct fx *fx = opaque;
 
-    g_array_append_val(fx->jobs, *job);
-    g_ptr_array_add(fx->targets, g_strdup(job->target));
+    g_array_append_val(fx->requests, *req);
+    g_ptr_array_add(fx->targets, g_strdup(req->target));
 }
 
 static void
-recover_migration(const struct vmh_migration_job *job, void *opaque)
+recover_migration(const struct vmh_migration_request *req, void *opaque)
 {
     struct fx *fx = opaque;
 
     fx->recovered++;
-    g_array_append_val(fx->jobs, *job);
-    g_ptr_array_add(fx->targets, g_strdup(job->target));
+    g_array_append_val(fx->requests, *req);
+    g_ptr_array_add(fx->targets, g_strdup(req->target));
 }
 
 static struct vmh_config *
@@ -123,22 +124,40 @@ config(unsigned max_concurrent, uint32_t ppt)
     return cfg;
 }
 
+/* Host a with n VMs (UUID_1, UUID_2, UUID_3 ...), b and c empty. */
 static void
-connect_hosts(struct fx *fx)
+connect_hosts_n(struct fx *fx, int n)
 {
-    struct vmh_domain_info *a = g_new0(struct vmh_domain_info, 2);
+    struct vmh_domain_info *a = g_new0(struct vmh_domain_info, n);
+    const char *uuids[] = {UUID_1, UUID_2, UUID_3};
 
-    for (int i = 0; i < 2; i++) {
-        snprintf(a[i].uuid, sizeof a[i].uuid, "%s", i ? UUID_2 : UUID_1);
+    assert_true(n <= 3);
+    for (int i = 0; i < n; i++) {
+        snprintf(a[i].uuid, sizeof a[i].uuid, "%s", uuids[i]);
         a[i].name = g_strdup_printf("vm-%d", i + 1);
         a[i].power = VMH_POWER_RUNNING;
         a[i].persistent = true;
         a[i].memory_kib = 1024 * 1024;
         a[i].vcpus = 2;
     }
-    vmh_engine_host_connected(fx->engine, "a", a, 2);
+    vmh_engine_host_connected(fx->engine, "a", a, n);
     vmh_engine_host_connected(fx->engine, "b", g_new0(struct vmh_domain_info, 1), 0);
     vmh_engine_host_connected(fx->engine, "c", g_new0(struct vmh_domain_info, 1), 0);
+}
+
+static void
+connect_hosts(struct fx *fx)
+{
+    connect_hosts_n(fx, 2);
+}
+
+static void
+remove_dir(const char *dir)
+{
+    char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+
+    assert_int_equal(system(cmd), 0);
+    g_free(cmd);
 }
 
 static struct fx *
@@ -147,7 +166,7 @@ start_with(struct vmh_config *cfg, const char *dir)
     struct fx *fx = g_new0(struct fx, 1);
 
     fx->events = g_array_new(FALSE, TRUE, sizeof(enum vmh_event_type));
-    fx->jobs = g_array_new(FALSE, TRUE, sizeof(struct vmh_migration_job));
+    fx->requests = g_array_new(FALSE, TRUE, sizeof(struct vmh_migration_request));
     fx->targets = g_ptr_array_new_with_free_func(g_free);
     fx->reasons = g_ptr_array_new_with_free_func(g_free);
     fx->dir = dir ? g_strdup(dir) : NULL;
@@ -168,7 +187,7 @@ stop(struct fx *fx)
 {
     vmh_engine_free(fx->engine);
     g_array_free(fx->events, TRUE);
-    g_array_free(fx->jobs, TRUE);
+    g_array_free(fx->requests, TRUE);
     g_ptr_array_free(fx->targets, TRUE);
     g_ptr_array_free(fx->reasons, TRUE);
     g_free(fx->dir);
@@ -227,9 +246,9 @@ spin_until(bool (*pred)(struct fx *), struct fx *fx, int timeout_ms)
 }
 
 static bool
-has_job(struct fx *fx)
+has_request(struct fx *fx)
 {
-    return fx->jobs->len > 0;
+    return fx->requests->len > 0;
 }
 
 static void
@@ -238,25 +257,25 @@ test_ready_starts_at_once_to_the_preferred_target(void **state)
     struct fx *fx = start_with(config(4, 600), NULL);
     struct vmh_snapshot *snap = NULL;
     struct vmh_rpc_result res;
-    struct vmh_migration_result done = {.ok = true, .started = true};
+    struct vmh_migration_outcome done = {.ok = true, .started = true};
 
     connect_hosts(fx);
     room(fx, "b", 8);
     room(fx, "c", 8);
     fault_on_a(fx);
     assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_PENDING);
-    assert_int_equal(fx->jobs->len, 0); /* the window runs: 600 s */
+    assert_int_equal(fx->requests->len, 0); /* the window runs: 600 s */
     vmh_engine_rpc_migration_ready(fx->engine, UUID_1, NULL, &res);
     assert_int_equal(res.status, VMH_RPC_OK);
-    assert_int_equal(fx->jobs->len, 1);
+    assert_int_equal(fx->requests->len, 1);
     assert_string_equal(g_ptr_array_index(fx->targets, 0), "c"); /* priority 200 */
     assert_int_equal(count(fx, VMH_EV_MIGRATION_STARTED), 1);
     assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_MIGRATING);
     assert_string_equal(vm(fx, &snap, UUID_1)->target_host, "c");
     assert_int_equal(vm(fx, &snap, UUID_2)->migration, VMH_MIG_PENDING); /* still waiting */
 
-    vmh_engine_migration_done(fx->engine, g_array_index(fx->jobs, struct vmh_migration_job, 0).id,
-                              &done);
+    vmh_engine_migration_done(
+        fx->engine, g_array_index(fx->requests, struct vmh_migration_request, 0).id, &done);
     assert_int_equal(count(fx, VMH_EV_MIGRATION_COMPLETED), 1);
     assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_COMPLETED);
     assert_string_equal(vm(fx, &snap, UUID_1)->host, "c");
@@ -281,8 +300,8 @@ test_timer_path_starts_at_the_deadline_not_before(void **state)
     fault_on_a(fx);
     deadline = vm(fx, &snap, UUID_1)->deadline_ms;
     assert_true(deadline >= raised + 1000);
-    assert_int_equal(fx->jobs->len, 0);
-    spin_until(has_job, fx, 5000);
+    assert_int_equal(fx->requests->len, 0);
+    spin_until(has_request, fx, 5000);
     assert_true(vmh_time_real_ms() >= deadline);
     vmh_snapshot_unref(snap);
     stop(fx);
@@ -300,12 +319,12 @@ test_no_target_fails_then_retries_when_one_appears(void **state)
     fault_on_a(fx);
     vmh_engine_rpc_migrate_vm(fx->engine, UUID_1, NULL, &res);
     assert_int_equal(res.status, VMH_RPC_OK);
-    assert_int_equal(fx->jobs->len, 0);
+    assert_int_equal(fx->requests->len, 0);
     assert_int_equal(count(fx, VMH_EV_MIGRATION_FAILED), 1);
     assert_non_null(strstr(g_ptr_array_index(fx->reasons, 0), "no target host"));
     assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_FAILED);
     room(fx, "b", 8); /* a target appears */
-    assert_int_equal(fx->jobs->len, 1);
+    assert_int_equal(fx->requests->len, 1);
     assert_string_equal(g_ptr_array_index(fx->targets, 0), "b");
     assert_int_equal(count(fx, VMH_EV_MIGRATION_FAILED), 1); /* told once */
     vmh_snapshot_unref(snap);
@@ -328,7 +347,7 @@ test_explicit_target_is_checked(void **state)
     vmh_engine_rpc_migration_ready(fx->engine, UUID_1, "a", &res);
     assert_int_equal(res.status, VMH_RPC_INVALID);
     assert_non_null(strstr(res.message, "own host"));
-    assert_int_equal(fx->jobs->len, 0);
+    assert_int_equal(fx->requests->len, 0);
     vmh_engine_rpc_migration_ready(fx->engine, UUID_1, "c", &res);
     assert_int_equal(res.status, VMH_RPC_OK);
     assert_string_equal(g_ptr_array_index(fx->targets, 0), "c");
@@ -342,26 +361,26 @@ test_concurrency_limit_queues_in_deadline_order(void **state)
 {
     struct fx *fx = start_with(config(1, 600), NULL);
     struct vmh_rpc_result res;
-    struct vmh_migration_result fail = {.error = "define: refused"};
+    struct vmh_migration_outcome fail = {.error = "define: refused"};
 
     connect_hosts(fx);
     room(fx, "b", 8);
     fault_on_a(fx);
     vmh_engine_rpc_migrate_vm(fx->engine, UUID_2, NULL, &res);
     vmh_engine_rpc_migrate_vm(fx->engine, UUID_1, NULL, &res);
-    assert_int_equal(fx->jobs->len, 1); /* one slot */
-    assert_string_equal(g_array_index(fx->jobs, struct vmh_migration_job, 0).uuid, UUID_2);
-    vmh_engine_migration_done(fx->engine, g_array_index(fx->jobs, struct vmh_migration_job, 0).id,
-                              &fail);
+    assert_int_equal(fx->requests->len, 1); /* one slot */
+    assert_string_equal(g_array_index(fx->requests, struct vmh_migration_request, 0).uuid, UUID_2);
+    vmh_engine_migration_done(
+        fx->engine, g_array_index(fx->requests, struct vmh_migration_request, 0).id, &fail);
     assert_int_equal(count(fx, VMH_EV_MIGRATION_FAILED), 1);
     assert_string_equal(g_ptr_array_index(fx->reasons, 0), "define: refused");
-    assert_int_equal(fx->jobs->len, 2); /* the slot went to the next */
-    assert_string_equal(g_array_index(fx->jobs, struct vmh_migration_job, 1).uuid, UUID_1);
+    assert_int_equal(fx->requests->len, 2); /* the slot went to the next */
+    assert_string_equal(g_array_index(fx->requests, struct vmh_migration_request, 1).uuid, UUID_1);
     stop(fx);
 }
 
 static void
-test_a_job_whose_host_leaves_frees_its_slot(void **state)
+test_a_request_whose_host_leaves_frees_its_slot(void **state)
 {
     struct fx *fx = start_with(config(1, 600), NULL);
     struct vmh_domain_info *c = g_new0(struct vmh_domain_info, 1);
@@ -378,15 +397,15 @@ test_a_job_whose_host_leaves_frees_its_slot(void **state)
     room(fx, "b", 8);
     room(fx, "c", 8);
     vmh_engine_rpc_migrate_vm(fx->engine, UUID_1, NULL, &res);
-    assert_int_equal(fx->jobs->len, 1); /* the only slot */
-    /* Host a leaves the configuration in the middle of the job. */
+    assert_int_equal(fx->requests->len, 1); /* the only slot */
+    /* Host a leaves the configuration in the middle of the request. */
     g_free(cfg->hosts[0].name);
     cfg->hosts[0].name = g_strdup("z");
     vmh_config_index(cfg);
     vmh_engine_apply_config(fx->engine, cfg);
     vmh_engine_rpc_migrate_vm(fx->engine, "c0000000-0000-4000-8000-000000000001", NULL, &res);
     assert_int_equal(res.status, VMH_RPC_OK);
-    assert_int_equal(fx->jobs->len, 2); /* the slot came back */
+    assert_int_equal(fx->requests->len, 2); /* the slot came back */
     stop(fx);
 }
 
@@ -402,7 +421,7 @@ test_clearing_cancels_a_pending_case(void **state)
     vmh_engine_clear_fault_of(fx->engine, "a", NULL, "hwmon0/temp1", VMH_CAUSE_HIGH_TEMPERATURE);
     assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_CANCELLED);
     assert_int_equal(vm(fx, &snap, UUID_1)->deadline_ms, 0);
-    assert_int_equal(fx->jobs->len, 0);
+    assert_int_equal(fx->requests->len, 0);
     vmh_snapshot_unref(snap);
     stop(fx);
 }
@@ -433,7 +452,6 @@ test_journal_resumes_pending_and_recovers_migrating(void **state)
     struct vmh_snapshot *snap = NULL;
     struct vmh_rpc_result res;
     int64_t deadline;
-    char *cmd;
 
     connect_hosts(fx);
     room(fx, "b", 8);
@@ -445,8 +463,9 @@ test_journal_resumes_pending_and_recovers_migrating(void **state)
     assert_non_null(strstr(fx->journal_at_first_abnormal, UUID_2));
     deadline = vm(fx, &snap, UUID_2)->deadline_ms;
     vmh_engine_rpc_migration_ready(fx->engine, UUID_1, NULL, &res);
-    vmh_engine_migration_step(fx->engine, g_array_index(fx->jobs, struct vmh_migration_job, 0).id,
-                              4);
+    vmh_engine_migration_step(fx->engine,
+                              g_array_index(fx->requests, struct vmh_migration_request, 0).id,
+                              VMH_STEP_DEFINE);
     vmh_snapshot_unref(snap);
     snap = NULL;
     stop(fx); /* as if killed: nothing finished */
@@ -458,16 +477,97 @@ test_journal_resumes_pending_and_recovers_migrating(void **state)
     assert_int_equal(vm(fx, &snap, UUID_2)->deadline_ms, deadline);
     /* The interrupted one is handed to the hypervisor layer to settle. */
     assert_int_equal(fx->recovered, 1);
-    assert_string_equal(g_array_index(fx->jobs, struct vmh_migration_job, 0).uuid, UUID_1);
-    assert_true(g_array_index(fx->jobs, struct vmh_migration_job, 0).was_running);
-    assert_int_equal(g_array_index(fx->jobs, struct vmh_migration_job, 0).step, 4);
+    assert_string_equal(g_array_index(fx->requests, struct vmh_migration_request, 0).uuid, UUID_1);
+    assert_true(g_array_index(fx->requests, struct vmh_migration_request, 0).was_running);
+    assert_int_equal(g_array_index(fx->requests, struct vmh_migration_request, 0).step,
+                     VMH_STEP_DEFINE);
     assert_string_equal(g_ptr_array_index(fx->targets, 0), "b");
     assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_MIGRATING);
     vmh_snapshot_unref(snap);
     stop(fx);
-    cmd = g_strdup_printf("rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    g_free(cmd);
+    remove_dir(dir);
+    g_free(dir);
+}
+
+/* A journal written by the release before steps were stored by name
+ * (tests/fixtures/journal/migrations.journal.v1, made by that release's
+ * engine: vm-1 migrating a -> b at step 4, vm-2 failed for want of a
+ * target, vm-3 pending) is read after the upgrade, and rewritten in the
+ * current format. */
+static void
+test_a_journal_of_the_previous_release_is_resumed(void **state)
+{
+    char *dir = g_dir_make_tmp("vmh-journal-XXXXXX", NULL);
+    char *text = NULL, *path = g_build_filename(dir, "migrations.journal", NULL);
+    struct vmh_snapshot *snap = NULL;
+    struct fx *fx;
+
+    assert_true(
+        g_file_get_contents(VMH_TEST_FIXTURES "/journal/migrations.journal.v1", &text, NULL, NULL));
+    assert_true(g_str_has_prefix(text, "vmhealth-journal 1\n"));
+    assert_true(g_file_set_contents(path, text, -1, NULL));
+    g_free(text);
+    fx = start_with(config(4, 600), dir);
+    connect_hosts_n(fx, 3);
+    /* vm-1: its interrupted request is settled, from the step by its name */
+    assert_int_equal(fx->recovered, 1);
+    assert_string_equal(g_array_index(fx->requests, struct vmh_migration_request, 0).uuid, UUID_1);
+    assert_int_equal(g_array_index(fx->requests, struct vmh_migration_request, 0).step,
+                     VMH_STEP_DEFINE);
+    assert_true(g_array_index(fx->requests, struct vmh_migration_request, 0).was_running);
+    assert_string_equal(g_ptr_array_index(fx->targets, 0), "b");
+    assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_MIGRATING);
+    /* vm-2 (failed, no target) and vm-3 (pending) keep their deadline */
+    assert_int_equal(vm(fx, &snap, UUID_2)->migration, VMH_MIG_PENDING);
+    assert_int_equal(vm(fx, &snap, UUID_2)->deadline_ms, INT64_C(1796473574896));
+    assert_int_equal(vm(fx, &snap, UUID_3)->migration, VMH_MIG_PENDING);
+    assert_int_equal(vm(fx, &snap, UUID_3)->deadline_ms, INT64_C(1796473574896));
+    /* rewritten in the current format, steps by name */
+    text = journal_now(fx);
+    assert_true(g_str_has_prefix(text, "vmhealth-journal 2\n"));
+    assert_non_null(strstr(text, UUID_1 " migrating define 1796473574896 a b 1\n"));
+    assert_non_null(strstr(text, UUID_3 " pending check 1796473574896 a - 0\n"));
+    g_free(text);
+    vmh_snapshot_unref(snap);
+    stop(fx);
+    remove_dir(dir);
+    g_free(path);
+    g_free(dir);
+}
+
+/* Lines the release cannot read are logged and skipped, the rest kept; a
+ * journal of an unknown version is ignored as a whole. */
+static void
+test_an_unreadable_journal_line_is_skipped(void **state)
+{
+    char *dir = g_dir_make_tmp("vmh-journal-XXXXXX", NULL);
+    char *path = g_build_filename(dir, "migrations.journal", NULL);
+    struct vmh_snapshot *snap = NULL;
+    struct fx *fx;
+
+    assert_true(g_file_set_contents(path,
+                                    "vmhealth-journal 2\n" UUID_1
+                                    " migrating teleport 1796473574896 a b 1\n" UUID_2
+                                    " pending check 1796473574896 a - 0\n",
+                                    -1, NULL));
+    fx = start_with(config(4, 600), dir);
+    connect_hosts(fx);
+    assert_int_equal(fx->recovered, 0); /* no step "teleport" */
+    assert_int_equal(vm(fx, &snap, UUID_1)->migration, VMH_MIG_NONE);
+    assert_int_equal(vm(fx, &snap, UUID_2)->migration, VMH_MIG_PENDING);
+    vmh_snapshot_unref(snap);
+    snap = NULL;
+    stop(fx);
+
+    assert_true(g_file_set_contents(
+        path, "vmhealth-journal 3\n" UUID_2 " pending check 1796473574896 a - 0\n", -1, NULL));
+    fx = start_with(config(4, 600), dir);
+    connect_hosts(fx);
+    assert_int_equal(vm(fx, &snap, UUID_2)->migration, VMH_MIG_NONE);
+    vmh_snapshot_unref(snap);
+    stop(fx);
+    remove_dir(dir);
+    g_free(path);
     g_free(dir);
 }
 
@@ -523,9 +623,9 @@ started(struct fx *fx)
 
     fault_on_a(fx);
     vmh_engine_rpc_migration_ready(fx->engine, UUID_1, NULL, &res);
-    assert_int_equal(fx->jobs->len, 1);
+    assert_int_equal(fx->requests->len, 1);
     g_ptr_array_set_size(fx->told, 0);
-    return g_array_index(fx->jobs, struct vmh_migration_job, 0).id;
+    return g_array_index(fx->requests, struct vmh_migration_request, 0).id;
 }
 
 static void
@@ -557,7 +657,7 @@ static void
 test_a_failed_migration_is_journalled_before_it_is_told(void **state)
 {
     struct fx *fx = recording();
-    struct vmh_migration_result failed = {.error = "define on b failed", .rolled_back = true};
+    struct vmh_migration_outcome failed = {.error = "define on b failed", .rolled_back = true};
 
     vmh_engine_migration_done(fx->engine, started(fx), &failed);
     assert_int_equal(count(fx, VMH_EV_MIGRATION_FAILED), 1);
@@ -569,7 +669,7 @@ static void
 test_a_completed_migration_is_journalled_before_it_is_told(void **state)
 {
     struct fx *fx = recording();
-    struct vmh_migration_result done = {.ok = true, .started = true};
+    struct vmh_migration_outcome done = {.ok = true, .started = true};
 
     vmh_engine_migration_done(fx->engine, started(fx), &done);
     assert_int_equal(count(fx, VMH_EV_MIGRATION_COMPLETED), 1);
@@ -712,10 +812,12 @@ main(void)
         cmocka_unit_test(test_no_target_fails_then_retries_when_one_appears),
         cmocka_unit_test(test_explicit_target_is_checked),
         cmocka_unit_test(test_concurrency_limit_queues_in_deadline_order),
-        cmocka_unit_test(test_a_job_whose_host_leaves_frees_its_slot),
+        cmocka_unit_test(test_a_request_whose_host_leaves_frees_its_slot),
         cmocka_unit_test(test_clearing_cancels_a_pending_case),
         cmocka_unit_test(test_without_cancel_on_clear_the_case_goes_on),
         cmocka_unit_test(test_journal_resumes_pending_and_recovers_migrating),
+        cmocka_unit_test(test_a_journal_of_the_previous_release_is_resumed),
+        cmocka_unit_test(test_an_unreadable_journal_line_is_skipped),
         cmocka_unit_test(test_windows_are_journalled_before_vm_abnormal),
         cmocka_unit_test(test_a_start_is_journalled_before_it_is_told),
         cmocka_unit_test(test_a_failed_migration_is_journalled_before_it_is_told),
