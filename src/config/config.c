@@ -372,18 +372,11 @@ vmh_config_build_lists(const struct lyd_node *vh, struct vmh_config *cfg)
                 h->priority = (uint16_t)v;
         } else if (!strcmp(name, "vnf-manager")) {
             struct vmh_manager_conf *m = &cfg->managers[nm++];
-            const struct lyd_node *u;
 
+            /* Its users are NETCONF's business (src/netconf/access.c reads
+             * them from the configuration tree). */
             m->name = vmh_dup(vmh_str(n, "name"));
             m->has_ppt = vmh_u32(n, "preprocessing-time", &m->ppt);
-            m->users = calloc(vmh_count(n, "user") + 1, sizeof *m->users);
-            if (!m->users)
-                return -ENOMEM;
-            LY_LIST_FOR(lyd_child(n), u)
-            {
-                if (!strcmp(u->schema->name, "user"))
-                    m->users[m->n_users++] = vmh_dup(lyd_get_value(u));
-            }
         } else if (!strcmp(name, "vm-assignment")) {
             struct vmh_assignment_conf *a = &cfg->assignments[na++];
             const char *uuid = vmh_str(n, "uuid");

@@ -102,12 +102,8 @@ vmh_config_free(struct vmh_config *cfg)
         free(cfg->hosts[i].sysfs_root);
     }
     free(cfg->hosts);
-    for (size_t i = 0; i < cfg->n_managers; i++) {
+    for (size_t i = 0; i < cfg->n_managers; i++)
         free(cfg->managers[i].name);
-        for (size_t u = 0; u < cfg->managers[i].n_users; u++)
-            free(cfg->managers[i].users[u]);
-        free(cfg->managers[i].users);
-    }
     free(cfg->managers);
     for (size_t i = 0; i < cfg->n_assignments; i++)
         free(cfg->assignments[i].manager);

@@ -142,8 +142,6 @@ struct vmh_manager_conf {
     char *name;
     bool has_ppt;
     uint32_t ppt;
-    char **users;
-    size_t n_users;
 };
 
 struct vmh_assignment_conf {

@@ -127,7 +127,6 @@ test_full_configuration_is_read(void **state)
     assert_non_null(m);
     assert_true(m->has_ppt);
     assert_int_equal(m->ppt, 120);
-    assert_int_equal(m->n_users, 2);
     assert_false(vmh_config_find_manager(cfg, "vnfm-epc")->has_ppt);
 
     a = vmh_config_find_assignment(cfg, "6f1c2d3e-0000-4000-8000-00000000000a");
