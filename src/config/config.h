@@ -11,7 +11,6 @@
 
 #include <libyang/libyang.h>
 
-#define VMH_NS  "urn:vmhealth:nfv-vm-health"
 #define VMH_MOD "nfv-vm-health"
 #define VHA_MOD "vmhealth-agent"
 /* agent/state-dir's default in vmhealth-agent.yang */

@@ -12,6 +12,10 @@
 
 #define VMH_UUID_LEN 36
 
+/* The nfv-vm-health YANG module's namespace, which is also the namespace of
+ * the <assignment> element in a libvirt domain's metadata. */
+#define VMH_NS "urn:vmhealth:nfv-vm-health"
+
 #define VMH_POWER_STATES(X)                                                                        \
     X(VMH_POWER_NOSTATE, "nostate")                                                                \
     X(VMH_POWER_RUNNING, "running")                                                                \

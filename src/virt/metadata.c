@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VMH_META_NS       "urn:vmhealth:nfv-vm-health"
 #define VMH_META_PPT_MAX  86400
 #define VMH_META_NAME_MAX 64
 
@@ -56,7 +55,7 @@ static bool
 vmh_meta_is_ours(xmlNodePtr node, const char *name)
 {
     return node->type == XML_ELEMENT_NODE &&
-           (!node->ns || (node->ns->href && !strcmp((const char *)node->ns->href, VMH_META_NS))) &&
+           (!node->ns || (node->ns->href && !strcmp((const char *)node->ns->href, VMH_NS))) &&
            !strcmp((const char *)node->name, name);
 }
 
@@ -122,7 +121,7 @@ vmh_virt_parse_assignment(const char *xml, struct vmh_vm_meta *meta)
     }
     root = xmlDocGetRootElement(doc);
     if (!root || !vmh_meta_is_ours(root, "assignment")) {
-        vmh_meta_error(meta, "the element is not {%s}assignment", VMH_META_NS);
+        vmh_meta_error(meta, "the element is not {%s}assignment", VMH_NS);
         xmlFreeDoc(doc);
         return;
     }

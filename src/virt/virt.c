@@ -19,7 +19,6 @@
 #define VMH_VIRT_BACKOFF_MAX_MS   60000
 #define VMH_VIRT_KEEPALIVE_S      5
 #define VMH_VIRT_KEEPALIVE_N      3
-#define VMH_META_NS               "urn:vmhealth:nfv-vm-health"
 #define VMH_VIRT_N_EVENTS         5
 #define VMH_VIRT_ROOM_INTERVAL_MS 30000
 
@@ -193,8 +192,8 @@ vmh_virt_domain_info(virDomainPtr dom, struct vmh_domain_info *info)
     if (!info->definition)
         info->definition =
             virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_MIGRATABLE);
-    meta_xml = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, VMH_META_NS,
-                                    VIR_DOMAIN_AFFECT_CURRENT);
+    meta_xml =
+        virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, VMH_NS, VIR_DOMAIN_AFFECT_CURRENT);
     if (meta_xml) {
         vmh_virt_parse_assignment(meta_xml, &info->meta);
         free(meta_xml);
@@ -362,7 +361,7 @@ vmh_virt_metadata_cb(virConnectPtr conn, virDomainPtr dom, int type, const char 
 
     if (host->removed || host->conn != conn || virDomainGetUUIDString(dom, uuid) < 0)
         return;
-    if (type == VIR_DOMAIN_METADATA_ELEMENT && nsuri && !strcmp(nsuri, VMH_META_NS))
+    if (type == VIR_DOMAIN_METADATA_ELEMENT && nsuri && !strcmp(nsuri, VMH_NS))
         vmh_virt_domain_refresh(host, uuid);
 }
 
