@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config/config.h"
+#include "config/tree.h"
 #include "config/txn.h"
 
 #include "util/log.h"
@@ -234,31 +235,10 @@ vmh_config_load_mem(struct ly_ctx *ctx, const char *data, LYD_FORMAT format, str
 
 /* --- the engine's view --- */
 
-static const struct lyd_node *
-vmh_find(const struct lyd_node *parent, const char *name)
-{
-    const struct lyd_node *n;
-
-    LY_LIST_FOR(lyd_child(parent), n)
-    {
-        if (n->schema && !strcmp(n->schema->name, name))
-            return n;
-    }
-    return NULL;
-}
-
-static const char *
-vmh_str(const struct lyd_node *parent, const char *name)
-{
-    const struct lyd_node *n = vmh_find(parent, name);
-
-    return n ? lyd_get_value(n) : NULL;
-}
-
 static bool
 vmh_u32(const struct lyd_node *parent, const char *name, uint32_t *out)
 {
-    const char *v = vmh_str(parent, name);
+    const char *v = vmh_tree_str(parent, name);
 
     if (!v)
         return false;
@@ -269,7 +249,7 @@ vmh_u32(const struct lyd_node *parent, const char *name, uint32_t *out)
 static bool
 vmh_dec(const struct lyd_node *parent, const char *name, double *out)
 {
-    const char *v = vmh_str(parent, name);
+    const char *v = vmh_tree_str(parent, name);
 
     if (!v)
         return false;
@@ -280,7 +260,7 @@ vmh_dec(const struct lyd_node *parent, const char *name, double *out)
 static bool
 vmh_bool(const struct lyd_node *parent, const char *name, bool dflt)
 {
-    const char *v = vmh_str(parent, name);
+    const char *v = vmh_tree_str(parent, name);
 
     return v ? !strcmp(v, "true") : dflt;
 }
@@ -289,20 +269,6 @@ static char *
 vmh_dup(const char *s)
 {
     return s ? strdup(s) : NULL;
-}
-
-static size_t
-vmh_count(const struct lyd_node *parent, const char *name)
-{
-    const struct lyd_node *n;
-    size_t count = 0;
-
-    LY_LIST_FOR(lyd_child(parent), n)
-    {
-        if (n->schema && !strcmp(n->schema->name, name))
-            count++;
-    }
-    return count;
 }
 
 static const struct lyd_node *
@@ -321,8 +287,8 @@ vmh_top(const struct lyd_node *tree, const char *module, const char *name)
 static void
 vmh_config_build_settings(const struct lyd_node *vh, struct vmh_config *cfg)
 {
-    const struct lyd_node *s = vh ? vmh_find(vh, "settings") : NULL;
-    const struct lyd_node *t = vh ? vmh_find(vh, "thresholds") : NULL;
+    const struct lyd_node *s = vh ? vmh_tree_child(vh, "settings") : NULL;
+    const struct lyd_node *t = vh ? vmh_tree_child(vh, "thresholds") : NULL;
     uint32_t v;
 
     /* Validation added every default, so each leaf with one is present. */
@@ -348,9 +314,9 @@ vmh_config_build_lists(const struct lyd_node *vh, struct vmh_config *cfg)
     const struct lyd_node *n;
     size_t nh = 0, nm = 0, na = 0;
 
-    cfg->hosts = calloc(vmh_count(vh, "host") + 1, sizeof *cfg->hosts);
-    cfg->managers = calloc(vmh_count(vh, "vnf-manager") + 1, sizeof *cfg->managers);
-    cfg->assignments = calloc(vmh_count(vh, "vm-assignment") + 1, sizeof *cfg->assignments);
+    cfg->hosts = calloc(vmh_tree_count(vh, "host") + 1, sizeof *cfg->hosts);
+    cfg->managers = calloc(vmh_tree_count(vh, "vnf-manager") + 1, sizeof *cfg->managers);
+    cfg->assignments = calloc(vmh_tree_count(vh, "vm-assignment") + 1, sizeof *cfg->assignments);
     if (!cfg->hosts || !cfg->managers || !cfg->assignments)
         return -ENOMEM;
 
@@ -362,9 +328,9 @@ vmh_config_build_lists(const struct lyd_node *vh, struct vmh_config *cfg)
         if (!strcmp(name, "host")) {
             struct vmh_host_conf *h = &cfg->hosts[nh++];
 
-            h->name = vmh_dup(vmh_str(n, "name"));
-            h->uri = vmh_dup(vmh_str(n, "uri"));
-            h->sysfs_root = vmh_dup(vmh_str(n, "sysfs-root"));
+            h->name = vmh_dup(vmh_tree_str(n, "name"));
+            h->uri = vmh_dup(vmh_tree_str(n, "uri"));
+            h->sysfs_root = vmh_dup(vmh_tree_str(n, "sysfs-root"));
             h->migration_target = vmh_bool(n, "migration-target", true);
             h->maintenance = vmh_bool(n, "maintenance", false);
             h->shared_storage = vmh_bool(n, "shared-storage", false);
@@ -375,15 +341,15 @@ vmh_config_build_lists(const struct lyd_node *vh, struct vmh_config *cfg)
 
             /* Its users are NETCONF's business (src/netconf/access.c reads
              * them from the configuration tree). */
-            m->name = vmh_dup(vmh_str(n, "name"));
+            m->name = vmh_dup(vmh_tree_str(n, "name"));
             m->has_ppt = vmh_u32(n, "preprocessing-time", &m->ppt);
         } else if (!strcmp(name, "vm-assignment")) {
             struct vmh_assignment_conf *a = &cfg->assignments[na++];
-            const char *uuid = vmh_str(n, "uuid");
+            const char *uuid = vmh_tree_str(n, "uuid");
 
             for (size_t i = 0; i < VMH_UUID_LEN && uuid[i]; i++)
                 a->uuid[i] = (char)tolower((unsigned char)uuid[i]);
-            a->manager = vmh_dup(vmh_str(n, "vnf-manager"));
+            a->manager = vmh_dup(vmh_tree_str(n, "vnf-manager"));
             a->has_ppt = vmh_u32(n, "preprocessing-time", &a->ppt);
         }
     }
@@ -399,7 +365,7 @@ vmh_config_build(const struct lyd_node *tree, struct vmh_config **out)
     const struct lyd_node *vh = vmh_top(tree, VMH_MOD, "vm-health");
     const struct lyd_node *agent = vmh_top(tree, VHA_MOD, "agent");
     struct vmh_config *cfg = calloc(1, sizeof *cfg);
-    const char *state_dir = agent ? vmh_str(agent, "state-dir") : NULL;
+    const char *state_dir = agent ? vmh_tree_str(agent, "state-dir") : NULL;
 
     if (!cfg)
         return -ENOMEM;
@@ -462,7 +428,7 @@ static const char *
 vmh_config_state_dir(const struct lyd_node *tree)
 {
     const struct lyd_node *agent = vmh_top(tree, VHA_MOD, "agent");
-    const char *dir = agent ? vmh_str(agent, "state-dir") : NULL;
+    const char *dir = agent ? vmh_tree_str(agent, "state-dir") : NULL;
 
     return dir ? dir : VMH_STATE_DIR_DEFAULT;
 }
