@@ -21,8 +21,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#define SNMP_APP           "vmhealthd"
-#define SNMP_STOP_GRACE_MS 2000
+#define VMH_SNMP_APP           "vmhealthd"
+#define VMH_SNMP_STOP_GRACE_MS 2000
 
 /* VACM's access check, which init_agent() installs (net-snmp's libnetsnmpmibs
  * exports it without a header).  This agent has its own. */
@@ -30,13 +30,13 @@ int vacm_in_view_callback(int major, int minor, void *serverarg, void *clientarg
 
 /* net-snmp's state is global and snmp_shutdown() frees the client argument
  * of every callback: the callbacks find the agent here instead. */
-static struct vmh_snmp *snmp_current;
-static bool snmp_agentx_warned;
+static struct vmh_snmp *vmh_snmp_current;
+static bool vmh_snmp_agentx_warned;
 
 /* --- net-snmp's log into ours --- */
 
 static int
-snmp_log_cb(int major, int minor, void *serverarg, void *clientarg)
+vmh_snmp_log_cb(int major, int minor, void *serverarg, void *clientarg)
 {
     const struct snmp_log_message *m = serverarg;
     enum vmh_log_level level = m->priority <= LOG_ERR       ? VMH_LOG_ERR
@@ -51,11 +51,11 @@ snmp_log_cb(int major, int minor, void *serverarg, void *clientarg)
         return 0;
     /* A subagent retries its master every second: one warning per outage. */
     if (strstr(m->msg, "Failed to connect to the agentx master agent")) {
-        if (snmp_agentx_warned)
+        if (vmh_snmp_agentx_warned)
             level = VMH_LOG_DEBUG;
-        snmp_agentx_warned = true;
+        vmh_snmp_agentx_warned = true;
     } else if (strstr(m->msg, "AgentX subagent connected")) {
-        snmp_agentx_warned = false;
+        vmh_snmp_agentx_warned = false;
     }
     /* VACM's warning: this agent does its own access control. */
     if (strstr(m->msg, "no access control information configured") ||
@@ -73,7 +73,7 @@ snmp_log_cb(int major, int minor, void *serverarg, void *clientarg)
 /* The view of the newest snapshot, rebuilt only when the engine published
  * a new one. */
 static const struct vmh_mib_view *
-snmp_view(struct vmh_snmp *s)
+vmh_snmp_view(struct vmh_snmp *s)
 {
     struct vmh_snapshot *snap = vmh_engine_snapshot(s->engine);
 
@@ -93,7 +93,7 @@ snmp_view(struct vmh_snmp *s)
 }
 
 static void
-snmp_set_value(netsnmp_variable_list *vb, const struct vmh_mib_value *v)
+vmh_snmp_set_value(netsnmp_variable_list *vb, const struct vmh_mib_value *v)
 {
     switch (v->type) {
     case ASN_OCTET_STR:
@@ -109,11 +109,11 @@ snmp_set_value(netsnmp_variable_list *vb, const struct vmh_mib_value *v)
 }
 
 static int
-snmp_mib_handler(netsnmp_mib_handler *handler, netsnmp_handler_registration *reginfo,
-                 netsnmp_agent_request_info *reqinfo, netsnmp_request_info *requests)
+vmh_snmp_mib_handler(netsnmp_mib_handler *handler, netsnmp_handler_registration *reginfo,
+                     netsnmp_agent_request_info *reqinfo, netsnmp_request_info *requests)
 {
     struct vmh_snmp *s = handler->myvoid;
-    const struct vmh_mib_view *view = snmp_view(s);
+    const struct vmh_mib_view *view = vmh_snmp_view(s);
 
     for (netsnmp_request_info *r = requests; r; r = r->next) {
         netsnmp_variable_list *vb = r->requestvb;
@@ -128,7 +128,7 @@ snmp_mib_handler(netsnmp_mib_handler *handler, netsnmp_handler_registration *reg
         case MODE_GET:
             st = vmh_mib_get(view, vb->name, vb->name_length, &val);
             if (st == VMH_MIB_FOUND)
-                snmp_set_value(vb, &val);
+                vmh_snmp_set_value(vb, &val);
             else
                 netsnmp_set_request_error(reqinfo, r,
                                           st == VMH_MIB_NO_SUCH_INSTANCE ? SNMP_NOSUCHINSTANCE
@@ -137,7 +137,7 @@ snmp_mib_handler(netsnmp_mib_handler *handler, netsnmp_handler_registration *reg
         case MODE_GETNEXT:
             if (r->inclusive &&
                 vmh_mib_get(view, vb->name, vb->name_length, &val) == VMH_MIB_FOUND) {
-                snmp_set_value(vb, &val);
+                vmh_snmp_set_value(vb, &val);
                 break;
             }
             st = vmh_mib_next(view, vb->name, vb->name_length, next, &next_len, &val);
@@ -147,7 +147,7 @@ snmp_mib_handler(netsnmp_mib_handler *handler, netsnmp_handler_registration *reg
                 snmp_oidtree_compare(reginfo->rootoid, reginfo->rootoid_len, next, next_len))
                 break;
             snmp_set_var_objid(vb, next, next_len);
-            snmp_set_value(vb, &val);
+            vmh_snmp_set_value(vb, &val);
             break;
         default:
             /* Registered read-only: the agent answers a SET itself; this
@@ -160,10 +160,10 @@ snmp_mib_handler(netsnmp_mib_handler *handler, netsnmp_handler_registration *reg
 }
 
 static netsnmp_handler_registration *
-snmp_register(struct vmh_snmp *s, const char *name, const oid *root, size_t len)
+vmh_snmp_register(struct vmh_snmp *s, const char *name, const oid *root, size_t len)
 {
-    netsnmp_handler_registration *reg =
-        netsnmp_create_handler_registration(name, snmp_mib_handler, root, len, HANDLER_CAN_RONLY);
+    netsnmp_handler_registration *reg = netsnmp_create_handler_registration(
+        name, vmh_snmp_mib_handler, root, len, HANDLER_CAN_RONLY);
 
     if (!reg)
         return NULL;
@@ -182,7 +182,7 @@ snmp_register(struct vmh_snmp *s, const char *name, const oid *root, size_t len)
  * sockaddr_in6.  NULL when unknown (then only communities without a source
  * prefix match). */
 static const struct sockaddr *
-snmp_pdu_source(const netsnmp_pdu *pdu)
+vmh_snmp_pdu_source(const netsnmp_pdu *pdu)
 {
     const struct sockaddr *sa;
 
@@ -204,16 +204,16 @@ snmp_pdu_source(const netsnmp_pdu *pdu)
  * authPriv.  A refused v2c request gets no answer, a v3 one an
  * authorizationError (RFC 3415). */
 static int
-snmp_acm_initial(int major, int minor, void *serverarg, void *clientarg)
+vmh_snmp_acm_initial(int major, int minor, void *serverarg, void *clientarg)
 {
     struct view_parameters *vp = serverarg;
-    struct vmh_snmp *s = snmp_current;
+    struct vmh_snmp *s = vmh_snmp_current;
     netsnmp_pdu *pdu = vp->pdu;
 
     switch (pdu->version) {
     case SNMP_VERSION_2c:
         if (!vmh_snmp_conf_community_allows(s->conf, (const char *)pdu->community,
-                                            pdu->community_len, snmp_pdu_source(pdu))) {
+                                            pdu->community_len, vmh_snmp_pdu_source(pdu))) {
             vp->errorcode = VACM_NOSECNAME;
             log_debug("snmp", "v2c request with an unknown community or from a source it "
                               "does not allow: dropped");
@@ -240,7 +240,7 @@ snmp_acm_initial(int major, int minor, void *serverarg, void *clientarg)
 
 /* A createUser argument, quoted the way net-snmp's config parser reads it. */
 static void
-snmp_quote(GString *out, const char *s)
+vmh_snmp_quote(GString *out, const char *s)
 {
     g_string_append_c(out, '"');
     for (; *s; s++) {
@@ -256,7 +256,7 @@ snmp_quote(GString *out, const char *s)
  * persistent file, reloaded by init_snmp(); those are dropped first, or a
  * passphrase changed in the configuration would leave the old one valid. */
 static void
-snmp_create_users(struct vmh_snmp *s)
+vmh_snmp_create_users(struct vmh_snmp *s)
 {
     static const char *const auth[] = {[VMH_SNMP_AUTH_SHA] = "SHA",
                                        [VMH_SNMP_AUTH_SHA256] = "SHA-256",
@@ -275,11 +275,11 @@ snmp_create_users(struct vmh_snmp *s)
         const struct vmh_snmp_user *cu = &s->conf->users[i];
         GString *line = g_string_new(NULL);
 
-        snmp_quote(line, cu->name);
+        vmh_snmp_quote(line, cu->name);
         g_string_append_printf(line, " %s ", auth[cu->auth]);
-        snmp_quote(line, cu->auth_pass);
+        vmh_snmp_quote(line, cu->auth_pass);
         g_string_append_printf(line, " %s ", priv[cu->priv]);
-        snmp_quote(line, cu->priv_pass);
+        vmh_snmp_quote(line, cu->priv_pass);
         usm_parse_create_usmUser("createUser", line->str);
         memset(line->str, 0, line->len);
         g_string_free(line, TRUE);
@@ -296,7 +296,7 @@ snmp_create_users(struct vmh_snmp *s)
 /* --- the event pipe --- */
 
 void
-snmp_event_free(struct snmp_event *ev)
+vmh_snmp_event_free(struct vmh_snmp_event *ev)
 {
     if (!ev)
         return;
@@ -309,10 +309,10 @@ snmp_event_free(struct snmp_event *ev)
     g_free(ev);
 }
 
-struct snmp_event *
-snmp_event_copy(const struct snmp_event *ev)
+struct vmh_snmp_event *
+vmh_snmp_event_copy(const struct vmh_snmp_event *ev)
 {
-    struct snmp_event *c = g_memdup2(ev, sizeof *ev);
+    struct vmh_snmp_event *c = g_memdup2(ev, sizeof *ev);
 
     c->vm_uuid = g_strdup(ev->vm_uuid);
     c->vm_name = g_strdup(ev->vm_name);
@@ -325,15 +325,15 @@ snmp_event_copy(const struct snmp_event *ev)
 
 /* Loop thread: copy and hand over, never wait. */
 static void
-snmp_observe(const struct vmh_event *e, void *opaque)
+vmh_snmp_observe(const struct vmh_event *e, void *opaque)
 {
     struct vmh_snmp *s = opaque;
-    struct snmp_event *ev;
+    struct vmh_snmp_event *ev;
     bool wake;
 
     if (!s->conf->n_targets || !e->vm_uuid)
         return;
-    ev = g_new0(struct snmp_event, 1);
+    ev = g_new0(struct vmh_snmp_event, 1);
     ev->type = e->type;
     ev->time_ms = e->time_ms;
     ev->queued_us = g_get_monotonic_time();
@@ -352,12 +352,12 @@ snmp_observe(const struct vmh_event *e, void *opaque)
     ev->reason = g_strdup(e->reason);
 
     g_mutex_lock(&s->lock);
-    if (g_queue_get_length(&s->queue) >= SNMP_QUEUE_MAX) {
+    if (g_queue_get_length(&s->queue) >= VMH_SNMP_QUEUE_MAX) {
         g_mutex_unlock(&s->lock);
         for (size_t i = 0; i < s->conf->n_targets; i++)
             __atomic_add_fetch(&s->targets[i].dropped, 1, __ATOMIC_RELAXED);
         log_warn("snmp", "notification queue full: event for %s dropped", e->vm_uuid);
-        snmp_event_free(ev);
+        vmh_snmp_event_free(ev);
         return;
     }
     wake = g_queue_is_empty(&s->queue);
@@ -368,35 +368,35 @@ snmp_observe(const struct vmh_event *e, void *opaque)
         log_err("snmp", "cannot wake the SNMP thread: %s", strerror(errno));
 }
 
-/* Notifications leave in bursts of SNMP_BURST, SNMP_BURST_GAP_MS apart
+/* Notifications leave in bursts of VMH_SNMP_BURST, VMH_SNMP_BURST_GAP_MS apart
  * (about 6 400 a second): a host fault over 1 000 VMs sent at once
  * overflowed the UDP receive buffer of snmptrapd (a few hundred traps) and
  * most traps were lost.  On the way out the queue is flushed at once. */
-#define SNMP_BURST        32
-#define SNMP_BURST_GAP_MS 5
+#define VMH_SNMP_BURST        32
+#define VMH_SNMP_BURST_GAP_MS 5
 
 static void
-snmp_drain(struct vmh_snmp *s)
+vmh_snmp_drain(struct vmh_snmp *s)
 {
     bool stopping, more;
 
     for (int n = 0;; n++) {
-        struct snmp_event *ev;
+        struct vmh_snmp_event *ev;
 
         g_mutex_lock(&s->lock);
         stopping = s->stopping;
-        ev = n < SNMP_BURST || stopping ? g_queue_pop_head(&s->queue) : NULL;
+        ev = n < VMH_SNMP_BURST || stopping ? g_queue_pop_head(&s->queue) : NULL;
         more = !g_queue_is_empty(&s->queue);
         g_mutex_unlock(&s->lock);
         if (!ev)
             break;
-        snmp_traps_send(s, ev);
-        snmp_event_free(ev);
+        vmh_snmp_traps_send(s, ev);
+        vmh_snmp_event_free(ev);
     }
     if (stopping) {
         s->running = false;
     } else if (more) {
-        struct itimerspec its = {.it_value.tv_nsec = SNMP_BURST_GAP_MS * 1000000L};
+        struct itimerspec its = {.it_value.tv_nsec = VMH_SNMP_BURST_GAP_MS * 1000000L};
 
         if (timerfd_settime(s->drain_timer, 0, &its, NULL) == 0)
             s->drain_armed = true;
@@ -406,7 +406,7 @@ snmp_drain(struct vmh_snmp *s)
 }
 
 static void
-snmp_pipe_cb(int fd, void *opaque)
+vmh_snmp_pipe_cb(int fd, void *opaque)
 {
     struct vmh_snmp *s = opaque;
     char buf[64];
@@ -419,11 +419,11 @@ snmp_pipe_cb(int fd, void *opaque)
     g_mutex_unlock(&s->lock);
     /* the next burst is due on the timer, but the way out flushes at once */
     if (!s->drain_armed || stopping)
-        snmp_drain(s);
+        vmh_snmp_drain(s);
 }
 
 static void
-snmp_drain_timer_cb(int fd, void *opaque)
+vmh_snmp_drain_timer_cb(int fd, void *opaque)
 {
     struct vmh_snmp *s = opaque;
     uint64_t expirations;
@@ -431,21 +431,21 @@ snmp_drain_timer_cb(int fd, void *opaque)
     while (read(fd, &expirations, sizeof expirations) > 0)
         ;
     s->drain_armed = false;
-    snmp_drain(s);
+    vmh_snmp_drain(s);
 }
 
 /* --- the thread --- */
 
 static int
-snmp_thread_init(struct vmh_snmp *s)
+vmh_snmp_thread_init(struct vmh_snmp *s)
 {
     GString *ports = g_string_new(NULL);
     int rc = -1;
 
     snmp_disable_log();
     snmp_enable_calllog();
-    snmp_current = s;
-    snmp_register_callback(SNMP_CALLBACK_LIBRARY, SNMP_CALLBACK_LOGGING, snmp_log_cb, NULL);
+    vmh_snmp_current = s;
+    snmp_register_callback(SNMP_CALLBACK_LIBRARY, SNMP_CALLBACK_LOGGING, vmh_snmp_log_cb, NULL);
 
     netsnmp_ds_set_string(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_CONFIGURATION_DIR, s->conf_dir);
     netsnmp_ds_set_string(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_PERSISTENT_DIR, s->persist_dir);
@@ -462,7 +462,7 @@ snmp_thread_init(struct vmh_snmp *s)
     netsnmp_ds_set_boolean(NETSNMP_DS_APPLICATION_ID,
                            NETSNMP_DS_AGENT_DONT_LOG_TCPWRAPPERS_CONNECTS, 1);
     add_to_init_list("-smux");
-    if (init_agent(SNMP_APP) != 0) {
+    if (init_agent(VMH_SNMP_APP) != 0) {
         log_err("snmp", "net-snmp's agent library failed to initialise");
         goto cleanup;
     }
@@ -471,11 +471,11 @@ snmp_thread_init(struct vmh_snmp *s)
     if (s->subagent)
         netsnmp_ds_set_int(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_AGENTX_PING_INTERVAL, 1);
     s->reg_objects =
-        snmp_register(s, "nfvVmHealthMIB", vmh_mib_objects, G_N_ELEMENTS(vmh_mib_objects));
+        vmh_snmp_register(s, "nfvVmHealthMIB", vmh_mib_objects, G_N_ELEMENTS(vmh_mib_objects));
     if (!s->reg_objects)
         goto cleanup;
     if (!s->subagent) {
-        s->reg_system = snmp_register(s, "system", vmh_mib_system, VMH_MIB_SYSTEM_LEN);
+        s->reg_system = vmh_snmp_register(s, "system", vmh_mib_system, VMH_MIB_SYSTEM_LEN);
         if (!s->reg_system)
             goto cleanup;
         /* VACM would refuse everything (it has no configuration): ours
@@ -487,20 +487,20 @@ snmp_thread_init(struct vmh_snmp *s)
         snmp_unregister_callback(SNMP_CALLBACK_APPLICATION, SNMPD_CALLBACK_ACM_CHECK_SUBTREE,
                                  vacm_in_view_callback, NULL, 1);
         snmp_register_callback(SNMP_CALLBACK_APPLICATION, SNMPD_CALLBACK_ACM_CHECK_INITIAL,
-                               snmp_acm_initial, NULL);
+                               vmh_snmp_acm_initial, NULL);
     }
-    init_snmp(SNMP_APP);
-    snmp_create_users(s);
+    init_snmp(VMH_SNMP_APP);
+    vmh_snmp_create_users(s);
     if (s->listening && init_master_agent() != 0) {
         log_err("snmp", "cannot listen on %s", ports->str);
         goto cleanup;
     }
-    if (register_readfd(s->pipe[0], snmp_pipe_cb, s) != FD_REGISTERED_OK ||
-        register_readfd(s->drain_timer, snmp_drain_timer_cb, s) != FD_REGISTERED_OK) {
+    if (register_readfd(s->pipe[0], vmh_snmp_pipe_cb, s) != FD_REGISTERED_OK ||
+        register_readfd(s->drain_timer, vmh_snmp_drain_timer_cb, s) != FD_REGISTERED_OK) {
         log_err("snmp", "cannot watch the event pipe");
         goto cleanup;
     }
-    snmp_traps_open(s);
+    vmh_snmp_traps_open(s);
     if (s->listening)
         log_info("snmp", "SNMP agent listening on %s", ports->str);
     else if (s->subagent)
@@ -513,13 +513,13 @@ cleanup:
 }
 
 static void
-snmp_thread_shutdown(struct vmh_snmp *s)
+vmh_snmp_thread_shutdown(struct vmh_snmp *s)
 {
     unregister_readfd(s->pipe[0]);
     unregister_readfd(s->drain_timer);
-    snmp_traps_close(s);
-    snmp_traps_log_counters(s);
-    snmp_shutdown(SNMP_APP);
+    vmh_snmp_traps_close(s);
+    vmh_snmp_traps_log_counters(s);
+    snmp_shutdown(VMH_SNMP_APP);
     if (s->listening)
         shutdown_master_agent();
     shutdown_agent();
@@ -529,10 +529,10 @@ snmp_thread_shutdown(struct vmh_snmp *s)
 }
 
 static void *
-snmp_thread(void *opaque)
+vmh_snmp_thread(void *opaque)
 {
     struct vmh_snmp *s = opaque;
-    int rc = snmp_thread_init(s);
+    int rc = vmh_snmp_thread_init(s);
 
     g_mutex_lock(&s->start_lock);
     s->start_rc = rc;
@@ -545,12 +545,12 @@ snmp_thread(void *opaque)
             agent_check_and_process(1);
         /* The last informs (the queue was flushed on the way out) get a
          * moment to be acknowledged. */
-        int64_t until = vmh_time_mono_ms() + SNMP_STOP_GRACE_MS;
+        int64_t until = vmh_time_mono_ms() + VMH_SNMP_STOP_GRACE_MS;
 
-        while (snmp_traps_outstanding(s) && vmh_time_mono_ms() < until)
+        while (vmh_snmp_traps_outstanding(s) && vmh_time_mono_ms() < until)
             agent_check_and_process(1);
     }
-    snmp_thread_shutdown(s);
+    vmh_snmp_thread_shutdown(s);
     return NULL;
 }
 
@@ -581,7 +581,7 @@ vmh_snmp_new(struct vmh_engine *engine, struct vmh_snmp_conf *conf,
     s->sys_descr = g_strdup(opts->sys_descr ? opts->sys_descr
                                             : "vmhealth NFV infrastructure agent (hypervisor and "
                                               "VM health, fault notification, cold migration)");
-    s->targets = g_new0(struct snmp_target_rt, conf->n_targets + 1);
+    s->targets = g_new0(struct vmh_snmp_target_rt, conf->n_targets + 1);
     for (size_t i = 0; i < conf->n_targets; i++) {
         s->targets[i].snmp = s;
         s->targets[i].conf = &conf->targets[i];
@@ -606,7 +606,7 @@ vmh_snmp_new(struct vmh_engine *engine, struct vmh_snmp_conf *conf,
     /* The agent needs no MIB file: none is parsed, no folder scanned. */
     setenv("MIBS", "", 1);
     setenv("MIBDIRS", s->conf_dir, 1);
-    vmh_engine_observe(engine, snmp_observe, s);
+    vmh_engine_observe(engine, vmh_snmp_observe, s);
     *out = s;
     return 0;
 }
@@ -620,7 +620,7 @@ vmh_snmp_start(struct vmh_snmp *s)
         log_err("snmp", "cannot create %s: %s", s->conf_dir, strerror(errno));
         return -1;
     }
-    rc = pthread_create(&s->thread, NULL, snmp_thread, s);
+    rc = pthread_create(&s->thread, NULL, vmh_snmp_thread, s);
     if (rc != 0) {
         log_err("snmp", "cannot start the SNMP thread: %s", strerror(rc));
         return -rc;
@@ -655,13 +655,13 @@ vmh_snmp_stop(struct vmh_snmp *s)
 void
 vmh_snmp_free(struct vmh_snmp *s)
 {
-    struct snmp_event *ev;
+    struct vmh_snmp_event *ev;
 
     if (!s)
         return;
     vmh_snmp_stop(s);
     while ((ev = g_queue_pop_head(&s->queue)))
-        snmp_event_free(ev);
+        vmh_snmp_event_free(ev);
     for (int i = 0; i < 2; i++)
         if (s->pipe[i] >= 0)
             close(s->pipe[i]);
@@ -683,7 +683,7 @@ bool
 vmh_snmp_target_stats(struct vmh_snmp *s, size_t i, const char **name,
                       struct vmh_snmp_target_stats *out)
 {
-    const struct snmp_target_rt *t;
+    const struct vmh_snmp_target_rt *t;
 
     if (!s || i >= s->conf->n_targets)
         return false;
@@ -711,7 +711,7 @@ vmh_snmp_log_target_stats(struct vmh_snmp *s)
 }
 
 static const struct lyd_node *
-snmp_state_child(const struct lyd_node *first, const char *name)
+vmh_snmp_state_child(const struct lyd_node *first, const char *name)
 {
     const struct lyd_node *n;
 
@@ -725,7 +725,7 @@ snmp_state_child(const struct lyd_node *first, const char *name)
 }
 
 static LY_ERR
-snmp_state_u64(struct lyd_node *parent, const char *name, uint64_t v)
+vmh_snmp_state_u64(struct lyd_node *parent, const char *name, uint64_t v)
 {
     char buf[24];
 
@@ -744,8 +744,8 @@ vmh_snmp_state_add(struct vmh_snmp *s, struct lyd_node *tree)
 
     if (!s || !tree)
         return 0;
-    snmp = snmp_state_child(lyd_first_sibling(tree), "agent");
-    snmp = snmp ? snmp_state_child(lyd_child(snmp), "snmp") : NULL;
+    snmp = vmh_snmp_state_child(lyd_first_sibling(tree), "agent");
+    snmp = snmp ? vmh_snmp_state_child(lyd_child(snmp), "snmp") : NULL;
     if (!snmp)
         return 0;
     LY_LIST_FOR(lyd_child(snmp), t)
@@ -760,9 +760,9 @@ vmh_snmp_state_add(struct vmh_snmp *s, struct lyd_node *tree)
                 continue;
             if (lyd_new_inner(t, NULL, "state", 0, &state))
                 return -ENOMEM;
-            rc |= snmp_state_u64(state, "sent", st.sent);
-            rc |= snmp_state_u64(state, "acknowledged", st.acked);
-            rc |= snmp_state_u64(state, "failed", st.failed);
+            rc |= vmh_snmp_state_u64(state, "sent", st.sent);
+            rc |= vmh_snmp_state_u64(state, "acknowledged", st.acked);
+            rc |= vmh_snmp_state_u64(state, "failed", st.failed);
             break;
         }
     }

@@ -14,7 +14,7 @@
 #include <net-snmp/agent/agent_callbacks.h>
 
 /* An engine event, copied on the loop thread for the net-snmp thread. */
-struct snmp_event {
+struct vmh_snmp_event {
     enum vmh_event_type type;
     int64_t time_ms;
     int64_t queued_us; /* monotonic, for the latency log */
@@ -33,7 +33,7 @@ struct snmp_event {
     char *reason;
 };
 
-struct snmp_target_rt {
+struct vmh_snmp_target_rt {
     struct vmh_snmp *snmp;
     const struct vmh_snmp_target *conf;
     netsnmp_session *sess; /* NULL until opened */
@@ -81,19 +81,19 @@ struct vmh_snmp {
     netsnmp_handler_registration *reg_objects;
     netsnmp_handler_registration *reg_system;
 
-    struct snmp_target_rt *targets;
+    struct vmh_snmp_target_rt *targets;
 };
 
-#define SNMP_QUEUE_MAX 100000
+#define VMH_SNMP_QUEUE_MAX 100000
 
-void snmp_event_free(struct snmp_event *ev);
-struct snmp_event *snmp_event_copy(const struct snmp_event *ev);
+void vmh_snmp_event_free(struct vmh_snmp_event *ev);
+struct vmh_snmp_event *vmh_snmp_event_copy(const struct vmh_snmp_event *ev);
 
 /* snmp_trap.c, net-snmp thread */
-void snmp_traps_open(struct vmh_snmp *s);
-void snmp_traps_send(struct vmh_snmp *s, const struct snmp_event *ev);
-bool snmp_traps_outstanding(const struct vmh_snmp *s);
-void snmp_traps_close(struct vmh_snmp *s);
-void snmp_traps_log_counters(struct vmh_snmp *s);
+void vmh_snmp_traps_open(struct vmh_snmp *s);
+void vmh_snmp_traps_send(struct vmh_snmp *s, const struct vmh_snmp_event *ev);
+bool vmh_snmp_traps_outstanding(const struct vmh_snmp *s);
+void vmh_snmp_traps_close(struct vmh_snmp *s);
+void vmh_snmp_traps_log_counters(struct vmh_snmp *s);
 
 #endif
