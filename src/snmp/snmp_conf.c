@@ -277,10 +277,71 @@ vmh_snmp_conf_find_user(const struct vmh_snmp_conf *conf, const char *name, size
     return NULL;
 }
 
+static bool
+vmh_snmp_conf_str_eq(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+static bool
+vmh_snmp_user_equal(const struct vmh_snmp_user *a, const struct vmh_snmp_user *b)
+{
+    if (!a || !b)
+        return a == b;
+    return !strcmp(a->name, b->name) && a->auth == b->auth && a->priv == b->priv &&
+           vmh_snmp_conf_str_eq(a->auth_pass, b->auth_pass) &&
+           vmh_snmp_conf_str_eq(a->priv_pass, b->priv_pass);
+}
+
+bool
+vmh_snmp_target_equal(const struct vmh_snmp_target *a, const struct vmh_snmp_target *b)
+{
+    if (strcmp(a->address, b->address) || a->port != b->port || a->v3 != b->v3 ||
+        a->inform != b->inform || a->timeout_ms != b->timeout_ms || a->retries != b->retries)
+        return false;
+    if (!a->v3)
+        return vmh_snmp_conf_str_eq(a->community, b->community);
+    return a->level == b->level && vmh_snmp_conf_str_eq(a->engine_id, b->engine_id) &&
+           vmh_snmp_user_equal(a->user, b->user);
+}
+
+void
+vmh_snmp_conf_match_targets(const struct vmh_snmp_conf *from, const struct vmh_snmp_conf *to,
+                            ssize_t *match, bool *changed)
+{
+    for (size_t j = 0; j < to->n_targets; j++) {
+        match[j] = -1;
+        changed[j] = false;
+        for (size_t i = 0; from && i < from->n_targets; i++) {
+            if (strcmp(from->targets[i].name, to->targets[j].name))
+                continue;
+            match[j] = (ssize_t)i;
+            changed[j] = !vmh_snmp_target_equal(&from->targets[i], &to->targets[j]);
+            break;
+        }
+    }
+}
+
+enum vmh_snmp_role
+vmh_snmp_conf_role(const struct vmh_snmp_conf *conf)
+{
+    if (!conf)
+        return VMH_SNMP_OFF;
+    if (conf->agentx_socket)
+        return VMH_SNMP_SUBAGENT;
+    return conf->n_addresses || conf->n_targets ? VMH_SNMP_MASTER : VMH_SNMP_OFF;
+}
+
 /* --- the SNMP subscriber of the configuration transaction ---
- * agent/snmp is read here and only here.  At start the agent is built from
- * it (agent/main.c); while running a change is refused as taking a restart
- * rather than accepted and ignored. */
+ * agent/snmp is read here and only here, at startup and at every change,
+ * and applied live: the new listening addresses are bound in prepare (a
+ * taken address refuses the change, in-use, naming the address), the
+ * rest switches over in apply. */
+
+struct vmh_snmp_sub {
+    struct vmh_snmp *snmp;
+    struct vmh_engine **engine;
+};
 
 static int
 vmh_snmp_txn_validate(struct vmh_txn_change *c, void *opaque)
@@ -295,19 +356,76 @@ vmh_snmp_txn_validate(struct vmh_txn_change *c, void *opaque)
         return -1;
     }
     vmh_snmp_conf_free(conf);
-    if (c->startup)
+    return 0;
+}
+
+static int
+vmh_snmp_txn_prepare(struct vmh_txn_change *c, void *opaque)
+{
+    struct vmh_snmp_sub *sub = opaque;
+    struct vmh_snmp_conf *conf = NULL;
+    struct vmh_snmp_change *change = NULL;
+    char *err = NULL, *address = NULL, *path;
+    int rc;
+
+    if (vmh_snmp_conf_build(c->new_tree, &conf, &err) < 0) {
+        vmh_txn_refuse(c, VMH_TXN_INVALID, "/vmhealth-agent:agent/snmp", "%s", err);
+        g_free(err);
+        return -1;
+    }
+    rc = vmh_snmp_prepare(sub->snmp, conf, &change, &address);
+    if (rc == 0) {
+        c->resource = change;
         return 0;
-    vmh_txn_refuse(c, VMH_TXN_UNSUPPORTED, "/vmhealth-agent:agent/snmp",
-                   "the SNMP agent reads its configuration when vmhealthd starts: changing it "
-                   "takes a restart (write the change to startup with copy-config, then restart)");
+    }
+    if (address) {
+        path = g_strdup_printf("/vmhealth-agent:agent/snmp/agent-address[.='%s']", address);
+        vmh_txn_refuse(c,
+                       rc == -EADDRINUSE                       ? VMH_TXN_IN_USE
+                       : rc == -EADDRNOTAVAIL || rc == -EINVAL ? VMH_TXN_INVALID
+                                                               : VMH_TXN_FAILED,
+                       path, "cannot listen on %s: %s", address, g_strerror(-rc));
+        g_free(path);
+    } else {
+        vmh_txn_refuse(c, VMH_TXN_FAILED, "/vmhealth-agent:agent/snmp",
+                       "the SNMP agent cannot start: %s (see the log)", g_strerror(-rc));
+    }
+    g_free(address);
     return -1;
 }
 
+static void
+vmh_snmp_txn_abort(struct vmh_txn_change *c, void *opaque)
+{
+    struct vmh_snmp_sub *sub = opaque;
+
+    vmh_snmp_abort(sub->snmp, c->resource);
+}
+
+static void
+vmh_snmp_txn_apply(struct vmh_txn_change *c, void *opaque)
+{
+    struct vmh_snmp_sub *sub = opaque;
+
+    /* The engine subscriber, registered first, has just created it. */
+    if (c->startup)
+        vmh_snmp_attach(sub->snmp, *sub->engine);
+    vmh_snmp_apply(sub->snmp, c->resource);
+}
+
 void
-vmh_snmp_subscribe(struct vmh_txn *txn)
+vmh_snmp_subscribe(struct vmh_txn *txn, struct vmh_snmp *snmp, struct vmh_engine **engine)
 {
     static const char *const paths[] = {"/vmhealth-agent:agent/snmp", NULL};
+    struct vmh_snmp_sub *sub = vmh_txn_keep(txn, sizeof *sub);
 
-    vmh_txn_subscribe(txn, &(struct vmh_txn_subscriber){
-                               .name = "snmp", .paths = paths, .validate = vmh_snmp_txn_validate});
+    sub->snmp = snmp;
+    sub->engine = engine;
+    vmh_txn_subscribe(txn, &(struct vmh_txn_subscriber){.name = "snmp",
+                                                        .paths = paths,
+                                                        .validate = vmh_snmp_txn_validate,
+                                                        .prepare = vmh_snmp_txn_prepare,
+                                                        .abort = vmh_snmp_txn_abort,
+                                                        .apply = vmh_snmp_txn_apply,
+                                                        .opaque = sub});
 }

@@ -163,46 +163,192 @@ vmh_snmp_target_open(struct vmh_snmp *s, struct vmh_snmp_target_rt *t)
     return 0;
 }
 
+static void vmh_snmp_target_send(struct vmh_snmp *s, struct vmh_snmp_target_rt *t,
+                                 const struct vmh_snmp_event *ev);
+static void vmh_snmp_target_probe(struct vmh_snmp_target_rt *t);
+
+static bool
+vmh_snmp_engine_is_ours(const u_char *id, size_t len)
+{
+    u_char engine[64];
+    size_t engine_len = snmpv3_get_engineID(engine, sizeof engine);
+
+    return len == engine_len && !memcmp(id, engine, len);
+}
+
+/* Sends what waited for the session (a target whose settings changed, a
+ * restarted agent) once the receiver's engine ID is known. */
+static void
+vmh_snmp_target_resume(struct vmh_snmp *s, struct vmh_snmp_target_rt *t)
+{
+    struct vmh_snmp_event *ev;
+
+    if (g_queue_is_empty(&t->pending))
+        return;
+    if (!t->engine_known) {
+        if (!t->probing)
+            vmh_snmp_target_probe(t);
+        return;
+    }
+    while ((ev = g_queue_pop_head(&t->pending))) {
+        vmh_snmp_target_send(s, t, ev);
+        vmh_snmp_event_free(ev);
+    }
+}
+
 void
 vmh_snmp_traps_open(struct vmh_snmp *s)
 {
-    for (size_t i = 0; i < s->conf->n_targets; i++)
-        vmh_snmp_target_open(s, &s->targets[i]);
+    for (guint i = 0; i < s->targets->len; i++) {
+        struct vmh_snmp_target_rt *t = s->targets->pdata[i];
+
+        if (t->sess) {
+            /* Its receiver's user may have been dropped with another
+             * target's session to the same engine: localized again (a
+             * no-op when present). */
+            if (t->sess->version == SNMP_VERSION_3 && t->sess->securityEngineIDLen &&
+                !vmh_snmp_engine_is_ours(t->sess->securityEngineID, t->sess->securityEngineIDLen)) {
+                t->sess->flags &= ~SNMP_FLAGS_USER_CREATED;
+                usm_create_user_from_session(t->sess);
+            }
+            continue;
+        }
+        t->closing = false;
+        t->probing = false;
+        if (vmh_snmp_target_open(s, t) == 0)
+            vmh_snmp_target_resume(s, t);
+    }
+}
+
+/* Closes the session of t: its informs still unanswered are counted
+ * failed (net-snmp times them out), the user localized to its receiver
+ * is forgotten so that a new session derives its keys anew. */
+static void
+vmh_snmp_target_close(struct vmh_snmp_target_rt *t, const char *why)
+{
+    u_char engine[64];
+    size_t engine_len = 0;
+    char user[256] = "";
+
+    if (t->outstanding)
+        log_warn("snmp", "target %s: %" PRIu64 " informs unacknowledged %s", t->conf->name,
+                 t->outstanding, why);
+    t->closing = true;
+    if (t->sess) {
+        if (t->sess->version == SNMP_VERSION_3 && t->sess->securityEngineIDLen &&
+            t->sess->securityEngineIDLen <= sizeof engine &&
+            !vmh_snmp_engine_is_ours(t->sess->securityEngineID, t->sess->securityEngineIDLen)) {
+            engine_len = t->sess->securityEngineIDLen;
+            memcpy(engine, t->sess->securityEngineID, engine_len);
+            g_strlcpy(user, t->sess->securityName ? t->sess->securityName : "", sizeof user);
+        }
+        snmp_close(t->sess);
+    }
+    t->sess = NULL;
+    t->probing = false;
+    t->retry_open_ms = 0;
+    if (engine_len && user[0]) {
+        struct usmUser *u = usm_get_user(engine, engine_len, user);
+
+        if (u) {
+            usm_remove_user(u);
+            usm_free_user(u);
+        }
+    }
+}
+
+static void
+vmh_snmp_target_fail_pending(struct vmh_snmp_target_rt *t)
+{
+    if (g_queue_is_empty(&t->pending))
+        return;
+    __atomic_add_fetch(&t->failed, g_queue_get_length(&t->pending), __ATOMIC_RELAXED);
+    g_queue_clear_full(&t->pending, (GDestroyNotify)vmh_snmp_event_free);
 }
 
 void
 vmh_snmp_traps_close(struct vmh_snmp *s)
 {
-    for (size_t i = 0; i < s->conf->n_targets; i++) {
-        struct vmh_snmp_target_rt *t = &s->targets[i];
+    for (guint i = 0; i < s->targets->len; i++) {
+        struct vmh_snmp_target_rt *t = s->targets->pdata[i];
 
-        if (t->outstanding)
-            log_warn("snmp", "target %s: %" PRIu64 " informs unacknowledged at shutdown",
-                     t->conf->name, t->outstanding);
-        if (!g_queue_is_empty(&t->pending)) {
-            __atomic_add_fetch(&t->failed, g_queue_get_length(&t->pending), __ATOMIC_RELAXED);
-            g_queue_clear_full(&t->pending, (GDestroyNotify)vmh_snmp_event_free);
-        }
-        t->closing = true;
-        if (t->sess)
-            snmp_close(t->sess);
-        t->sess = NULL;
+        vmh_snmp_target_fail_pending(t);
+        vmh_snmp_target_close(t, "at shutdown");
     }
+}
+
+void
+vmh_snmp_target_rt_free(struct vmh_snmp_target_rt *t)
+{
+    if (!t)
+        return;
+    g_queue_clear_full(&t->pending, (GDestroyNotify)vmh_snmp_event_free);
+    g_free(t);
+}
+
+GPtrArray *
+vmh_snmp_traps_update(struct vmh_snmp *s, const struct vmh_snmp_conf *conf, GPtrArray *removed)
+{
+    size_t n = conf->n_targets;
+    ssize_t *match = g_new(ssize_t, n + 1);
+    bool *changed = g_new(bool, n + 1);
+    bool *kept = g_new0(bool, s->targets->len + 1);
+    GPtrArray *out = g_ptr_array_new();
+    size_t queued;
+
+    g_mutex_lock(&s->lock);
+    queued = g_queue_get_length(&s->queue);
+    g_mutex_unlock(&s->lock);
+    vmh_snmp_conf_match_targets(s->conf, conf, match, changed);
+    for (size_t j = 0; j < n; j++) {
+        struct vmh_snmp_target_rt *t;
+
+        if (match[j] >= 0) {
+            t = s->targets->pdata[match[j]];
+            kept[match[j]] = true;
+            if (changed[j]) {
+                vmh_snmp_target_close(t, "when its configuration changed");
+                log_info("snmp", "target %s: changed, a new session follows", t->conf->name);
+            }
+        } else {
+            t = g_new0(struct vmh_snmp_target_rt, 1);
+            t->snmp = s;
+            g_queue_init(&t->pending);
+            log_info("snmp", "target %s: added", conf->targets[j].name);
+        }
+        t->conf = &conf->targets[j];
+        g_ptr_array_add(out, t);
+    }
+    for (guint i = 0; i < s->targets->len; i++) {
+        struct vmh_snmp_target_rt *t = s->targets->pdata[i];
+
+        if (kept[i])
+            continue;
+        /* what it was still to get: the events queued, the informs
+         * waiting for its engine ID or for an answer */
+        __atomic_add_fetch(&t->dropped, queued, __ATOMIC_RELAXED);
+        vmh_snmp_target_fail_pending(t);
+        vmh_snmp_target_close(t, "when it was removed");
+        log_info("snmp", "target %s: removed", t->conf->name);
+        vmh_snmp_target_log_counters(t, VMH_LOG_INFO);
+        g_ptr_array_add(removed, t);
+    }
+    g_free(match);
+    g_free(changed);
+    g_free(kept);
+    return out;
 }
 
 bool
 vmh_snmp_traps_outstanding(const struct vmh_snmp *s)
 {
-    for (size_t i = 0; i < s->conf->n_targets; i++)
-        if (s->targets[i].outstanding || s->targets[i].probing)
-            return true;
-    return false;
-}
+    for (guint i = 0; i < s->targets->len; i++) {
+        const struct vmh_snmp_target_rt *t = s->targets->pdata[i];
 
-void
-vmh_snmp_traps_log_counters(struct vmh_snmp *s)
-{
-    vmh_snmp_log_target_stats(s);
+        if (t->outstanding || t->probing)
+            return true;
+    }
+    return false;
 }
 
 /* --- PDUs --- */
@@ -326,9 +472,6 @@ vmh_snmp_inform_cb(int op, netsnmp_session *sess, int reqid, netsnmp_pdu *pdu, v
     return 1;
 }
 
-static void vmh_snmp_target_send(struct vmh_snmp *s, struct vmh_snmp_target_rt *t,
-                                 const struct vmh_snmp_event *ev);
-
 /* The answer to an engine ID probe: a report carrying the receiver's
  * engine ID, which net-snmp has put into the session; the user's keys are
  * localized to it and the informs that waited are sent. */
@@ -438,9 +581,9 @@ failed:
 void
 vmh_snmp_traps_send(struct vmh_snmp *s, const struct vmh_snmp_event *ev)
 {
-    for (size_t i = 0; i < s->conf->n_targets; i++)
-        vmh_snmp_target_send(s, &s->targets[i], ev);
-    log_debug("snmp", "%s for %s sent to %zu targets, %" PRId64 " us after the event",
-              vmh_snmp_notif_names[ev->type], ev->vm_uuid, s->conf->n_targets,
+    for (guint i = 0; i < s->targets->len; i++)
+        vmh_snmp_target_send(s, s->targets->pdata[i], ev);
+    log_debug("snmp", "%s for %s sent to %u targets, %" PRId64 " us after the event",
+              vmh_snmp_notif_names[ev->type], ev->vm_uuid, s->targets->len,
               g_get_monotonic_time() - ev->queued_us);
 }
