@@ -253,35 +253,6 @@ vmh_agent_signals(struct vmh_agent *agent)
     return 0;
 }
 
-/* The SNMP agent, when agent/snmp asks for a listener, a subagent or
- * targets: started here, before the loop, so that "ready" implies it
- * answers. */
-static int
-vmh_agent_start_snmp(struct vmh_agent *agent)
-{
-    struct vmh_snmp_options opts = {.state_dir = agent->state_dir};
-    struct vmh_snmp_conf *conf = NULL;
-    char *err = NULL;
-
-    if (vmh_snmp_conf_build(agent->running, &conf, &err) < 0) {
-        fprintf(stderr, "vmhealthd: invalid SNMP configuration: %s\n", err);
-        log_err("snmp", "invalid SNMP configuration: %s", err);
-        free(err);
-        return -1;
-    }
-    if (!conf->n_addresses && !conf->agentx_socket && !conf->n_targets) {
-        vmh_snmp_conf_free(conf);
-        return 0;
-    }
-    if (vmh_snmp_new(agent->engine, conf, &opts, &agent->snmp) < 0)
-        return -1;
-    if (vmh_snmp_start(agent->snmp) < 0) {
-        fprintf(stderr, "vmhealthd: the SNMP agent cannot start (see the log above)\n");
-        return -1;
-    }
-    return 0;
-}
-
 static int
 vmh_agent_commit_startup(struct vmh_agent *agent)
 {
@@ -413,11 +384,14 @@ main(int argc, char **argv)
     }
     if (vmh_agent_signals(&agent) < 0 || vmh_loop_new(&agent.loop) < 0)
         goto cleanup;
+    if (vmh_snmp_new(&(struct vmh_snmp_options){.state_dir = agent.state_dir}, &agent.snmp) < 0)
+        goto cleanup;
     /* The startup load is the first configuration transaction: it creates
-     * the engine; the NETCONF server subscribes when it starts. */
+     * the engine and starts the SNMP agent (its listeners bound before the
+     * ready line); the NETCONF server subscribes when it starts. */
     agent.txn = vmh_txn_new();
     vmh_config_subscribe(agent.txn, agent.loop, &agent.engine);
-    vmh_snmp_subscribe(agent.txn);
+    vmh_snmp_subscribe(agent.txn, agent.snmp, &agent.engine);
     if (vmh_agent_commit_startup(&agent) < 0)
         goto cleanup;
     agent.virt = vmh_virt_new(agent.loop, agent.engine);
@@ -433,8 +407,6 @@ main(int argc, char **argv)
         goto cleanup;
     agent.sig_watch = vmh_loop_watch_fd(agent.loop, agent.sigfd, vmh_agent_signal_cb, &agent);
     log_info("agent", "vmhealthd %s starting with %s", VMH_VERSION, agent.config_path);
-    if (vmh_agent_start_snmp(&agent) < 0)
-        goto cleanup;
     if (vmh_ds_new(agent.running, agent.config_path, &agent.ds) < 0)
         goto cleanup;
     agent.running = NULL;

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 
 static const struct lyd_node *
-snmp_conf_child(const struct lyd_node *parent, const char *name)
+vmh_snmp_conf_child(const struct lyd_node *parent, const char *name)
 {
     const struct lyd_node *n;
 
@@ -27,30 +27,30 @@ snmp_conf_child(const struct lyd_node *parent, const char *name)
 }
 
 static const char *
-snmp_conf_str(const struct lyd_node *parent, const char *name)
+vmh_snmp_conf_str(const struct lyd_node *parent, const char *name)
 {
-    const struct lyd_node *n = snmp_conf_child(parent, name);
+    const struct lyd_node *n = vmh_snmp_conf_child(parent, name);
 
     return n ? lyd_get_value(n) : NULL;
 }
 
 static char *
-snmp_conf_dup(const struct lyd_node *parent, const char *name)
+vmh_snmp_conf_dup(const struct lyd_node *parent, const char *name)
 {
-    const char *v = snmp_conf_str(parent, name);
+    const char *v = vmh_snmp_conf_str(parent, name);
 
     return v ? g_strdup(v) : NULL;
 }
 
 static bool
-snmp_conf_is(const struct lyd_node *n, const char *name)
+vmh_snmp_conf_is(const struct lyd_node *n, const char *name)
 {
     return n->schema && !strcmp(n->schema->name, name);
 }
 
 /* "10.0.0.0/24", "2001:db8::/32": family, address bytes, prefix length. */
 static int
-snmp_conf_prefix(const char *text, struct vmh_snmp_community *c)
+vmh_snmp_conf_prefix(const char *text, struct vmh_snmp_community *c)
 {
     char buf[INET6_ADDRSTRLEN + 8];
     char *slash;
@@ -79,46 +79,47 @@ snmp_conf_prefix(const char *text, struct vmh_snmp_community *c)
 }
 
 static void
-snmp_conf_user(const struct lyd_node *n, struct vmh_snmp_user *u)
+vmh_snmp_conf_user(const struct lyd_node *n, struct vmh_snmp_user *u)
 {
-    const char *auth = snmp_conf_str(n, "auth-protocol");
-    const char *priv = snmp_conf_str(n, "priv-protocol");
+    const char *auth = vmh_snmp_conf_str(n, "auth-protocol");
+    const char *priv = vmh_snmp_conf_str(n, "priv-protocol");
 
-    u->name = snmp_conf_dup(n, "name");
+    u->name = vmh_snmp_conf_dup(n, "name");
     u->auth = !auth || !strcmp(auth, "sha-256") ? VMH_SNMP_AUTH_SHA256
               : !strcmp(auth, "sha-512")        ? VMH_SNMP_AUTH_SHA512
                                                 : VMH_SNMP_AUTH_SHA;
-    u->auth_pass = snmp_conf_dup(n, "auth-passphrase");
+    u->auth_pass = vmh_snmp_conf_dup(n, "auth-passphrase");
     u->priv = priv && !strcmp(priv, "aes-256") ? VMH_SNMP_PRIV_AES256 : VMH_SNMP_PRIV_AES;
-    u->priv_pass = snmp_conf_dup(n, "priv-passphrase");
+    u->priv_pass = vmh_snmp_conf_dup(n, "priv-passphrase");
     if (!u->priv_pass)
         u->priv_pass = g_strdup(u->auth_pass);
 }
 
 static void
-snmp_conf_target(const struct lyd_node *n, struct vmh_snmp_conf *conf, struct vmh_snmp_target *t)
+vmh_snmp_conf_target(const struct lyd_node *n, struct vmh_snmp_conf *conf,
+                     struct vmh_snmp_target *t)
 {
     const char *v;
 
-    t->name = snmp_conf_dup(n, "name");
-    t->address = snmp_conf_dup(n, "address");
-    v = snmp_conf_str(n, "port");
+    t->name = vmh_snmp_conf_dup(n, "name");
+    t->address = vmh_snmp_conf_dup(n, "address");
+    v = vmh_snmp_conf_str(n, "port");
     t->port = v ? (uint16_t)strtoul(v, NULL, 10) : 162;
-    v = snmp_conf_str(n, "version");
+    v = vmh_snmp_conf_str(n, "version");
     t->v3 = v && !strcmp(v, "v3");
-    t->community = snmp_conf_dup(n, "community");
-    v = snmp_conf_str(n, "user");
+    t->community = vmh_snmp_conf_dup(n, "community");
+    v = vmh_snmp_conf_str(n, "user");
     t->user = v ? vmh_snmp_conf_find_user(conf, v, strlen(v)) : NULL;
-    v = snmp_conf_str(n, "security-level");
+    v = vmh_snmp_conf_str(n, "security-level");
     t->level = !v || !strcmp(v, "auth-priv") ? VMH_SNMP_AUTHPRIV
                : !strcmp(v, "auth-no-priv")  ? VMH_SNMP_AUTHNOPRIV
                                              : VMH_SNMP_NOAUTH;
-    t->engine_id = snmp_conf_dup(n, "engine-id");
-    v = snmp_conf_str(n, "inform");
+    t->engine_id = vmh_snmp_conf_dup(n, "engine-id");
+    v = vmh_snmp_conf_str(n, "inform");
     t->inform = v && !strcmp(v, "true");
-    v = snmp_conf_str(n, "timeout");
+    v = vmh_snmp_conf_str(n, "timeout");
     t->timeout_ms = v ? (uint32_t)strtoul(v, NULL, 10) : 1000;
-    v = snmp_conf_str(n, "retries");
+    v = vmh_snmp_conf_str(n, "retries");
     t->retries = v ? (uint8_t)strtoul(v, NULL, 10) : 3;
 }
 
@@ -137,45 +138,45 @@ vmh_snmp_conf_build(const struct lyd_node *tree, struct vmh_snmp_conf **out, cha
             agent = n;
     }
     if (agent)
-        snmp = snmp_conf_child(agent, "snmp");
+        snmp = vmh_snmp_conf_child(agent, "snmp");
     if (!snmp) {
         *out = conf;
         return 0;
     }
     LY_LIST_FOR(lyd_child(snmp), n)
     {
-        na += snmp_conf_is(n, "agent-address");
-        nc += snmp_conf_is(n, "community");
-        nu += snmp_conf_is(n, "usm-user");
-        nt += snmp_conf_is(n, "target");
+        na += vmh_snmp_conf_is(n, "agent-address");
+        nc += vmh_snmp_conf_is(n, "community");
+        nu += vmh_snmp_conf_is(n, "usm-user");
+        nt += vmh_snmp_conf_is(n, "target");
     }
     conf->addresses = g_new0(char *, na + 1);
     conf->communities = g_new0(struct vmh_snmp_community, nc + 1);
     conf->users = g_new0(struct vmh_snmp_user, nu + 1);
     conf->targets = g_new0(struct vmh_snmp_target, nt + 1);
-    conf->agentx_socket = snmp_conf_dup(snmp, "agentx-socket");
+    conf->agentx_socket = vmh_snmp_conf_dup(snmp, "agentx-socket");
     /* Users first: targets point at them. */
     LY_LIST_FOR(lyd_child(snmp), n)
     {
-        if (snmp_conf_is(n, "agent-address"))
+        if (vmh_snmp_conf_is(n, "agent-address"))
             conf->addresses[conf->n_addresses++] = g_strdup(lyd_get_value(n));
-        else if (snmp_conf_is(n, "usm-user"))
-            snmp_conf_user(n, &conf->users[conf->n_users++]);
+        else if (vmh_snmp_conf_is(n, "usm-user"))
+            vmh_snmp_conf_user(n, &conf->users[conf->n_users++]);
     }
     LY_LIST_FOR(lyd_child(snmp), n)
     {
-        if (snmp_conf_is(n, "community")) {
+        if (vmh_snmp_conf_is(n, "community")) {
             struct vmh_snmp_community *c = &conf->communities[conf->n_communities++];
-            const char *src = snmp_conf_str(n, "source");
+            const char *src = vmh_snmp_conf_str(n, "source");
 
-            c->name = snmp_conf_dup(n, "name");
-            if (src && snmp_conf_prefix(src, c) < 0) {
+            c->name = vmh_snmp_conf_dup(n, "name");
+            if (src && vmh_snmp_conf_prefix(src, c) < 0) {
                 *err = g_strdup_printf("community %s: source %s is not an IP prefix", c->name, src);
                 vmh_snmp_conf_free(conf);
                 return -EINVAL;
             }
-        } else if (snmp_conf_is(n, "target")) {
-            snmp_conf_target(n, conf, &conf->targets[conf->n_targets++]);
+        } else if (vmh_snmp_conf_is(n, "target")) {
+            vmh_snmp_conf_target(n, conf, &conf->targets[conf->n_targets++]);
         }
     }
     *out = conf;
@@ -219,7 +220,7 @@ vmh_snmp_conf_free(struct vmh_snmp_conf *conf)
 }
 
 static bool
-snmp_conf_prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
+vmh_snmp_conf_prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
 {
     unsigned bytes = bits / 8, rest = bits % 8;
 
@@ -231,23 +232,23 @@ snmp_conf_prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
 }
 
 static bool
-snmp_conf_source_matches(const struct vmh_snmp_community *c, const struct sockaddr *sa)
+vmh_snmp_conf_source_matches(const struct vmh_snmp_community *c, const struct sockaddr *sa)
 {
     if (!c->has_source)
         return true;
     if (!sa)
         return false;
     if (sa->sa_family == AF_INET && c->family == AF_INET)
-        return snmp_conf_prefix_match((const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr,
-                                      c->addr, c->prefix_len);
+        return vmh_snmp_conf_prefix_match(
+            (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr, c->addr, c->prefix_len);
     if (sa->sa_family == AF_INET6) {
         const uint8_t *a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
 
         if (c->family == AF_INET6)
-            return snmp_conf_prefix_match(a6, c->addr, c->prefix_len);
+            return vmh_snmp_conf_prefix_match(a6, c->addr, c->prefix_len);
         /* An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d. */
         if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a6))
-            return snmp_conf_prefix_match(a6 + 12, c->addr, c->prefix_len);
+            return vmh_snmp_conf_prefix_match(a6 + 12, c->addr, c->prefix_len);
     }
     return false;
 }
@@ -260,7 +261,7 @@ vmh_snmp_conf_community_allows(const struct vmh_snmp_conf *conf, const char *com
         const struct vmh_snmp_community *c = &conf->communities[i];
 
         if (strlen(c->name) == len && !memcmp(c->name, community, len) &&
-            snmp_conf_source_matches(c, sockaddr))
+            vmh_snmp_conf_source_matches(c, sockaddr))
             return true;
     }
     return false;
@@ -276,10 +277,71 @@ vmh_snmp_conf_find_user(const struct vmh_snmp_conf *conf, const char *name, size
     return NULL;
 }
 
+static bool
+vmh_snmp_conf_str_eq(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+static bool
+vmh_snmp_user_equal(const struct vmh_snmp_user *a, const struct vmh_snmp_user *b)
+{
+    if (!a || !b)
+        return a == b;
+    return !strcmp(a->name, b->name) && a->auth == b->auth && a->priv == b->priv &&
+           vmh_snmp_conf_str_eq(a->auth_pass, b->auth_pass) &&
+           vmh_snmp_conf_str_eq(a->priv_pass, b->priv_pass);
+}
+
+bool
+vmh_snmp_target_equal(const struct vmh_snmp_target *a, const struct vmh_snmp_target *b)
+{
+    if (strcmp(a->address, b->address) || a->port != b->port || a->v3 != b->v3 ||
+        a->inform != b->inform || a->timeout_ms != b->timeout_ms || a->retries != b->retries)
+        return false;
+    if (!a->v3)
+        return vmh_snmp_conf_str_eq(a->community, b->community);
+    return a->level == b->level && vmh_snmp_conf_str_eq(a->engine_id, b->engine_id) &&
+           vmh_snmp_user_equal(a->user, b->user);
+}
+
+void
+vmh_snmp_conf_match_targets(const struct vmh_snmp_conf *from, const struct vmh_snmp_conf *to,
+                            ssize_t *match, bool *changed)
+{
+    for (size_t j = 0; j < to->n_targets; j++) {
+        match[j] = -1;
+        changed[j] = false;
+        for (size_t i = 0; from && i < from->n_targets; i++) {
+            if (strcmp(from->targets[i].name, to->targets[j].name))
+                continue;
+            match[j] = (ssize_t)i;
+            changed[j] = !vmh_snmp_target_equal(&from->targets[i], &to->targets[j]);
+            break;
+        }
+    }
+}
+
+enum vmh_snmp_role
+vmh_snmp_conf_role(const struct vmh_snmp_conf *conf)
+{
+    if (!conf)
+        return VMH_SNMP_OFF;
+    if (conf->agentx_socket)
+        return VMH_SNMP_SUBAGENT;
+    return conf->n_addresses || conf->n_targets ? VMH_SNMP_MASTER : VMH_SNMP_OFF;
+}
+
 /* --- the SNMP subscriber of the configuration transaction ---
- * agent/snmp is read here and only here.  At start the agent is built from
- * it (agent/main.c); while running a change is refused as taking a restart
- * rather than accepted and ignored. */
+ * agent/snmp is read here and only here, at startup and at every change,
+ * and applied live: the new listening addresses are bound in prepare (a
+ * taken address refuses the change, in-use, naming the address), the
+ * rest switches over in apply. */
+
+struct vmh_snmp_sub {
+    struct vmh_snmp *snmp;
+    struct vmh_engine **engine;
+};
 
 static int
 vmh_snmp_txn_validate(struct vmh_txn_change *c, void *opaque)
@@ -294,19 +356,76 @@ vmh_snmp_txn_validate(struct vmh_txn_change *c, void *opaque)
         return -1;
     }
     vmh_snmp_conf_free(conf);
-    if (c->startup)
+    return 0;
+}
+
+static int
+vmh_snmp_txn_prepare(struct vmh_txn_change *c, void *opaque)
+{
+    struct vmh_snmp_sub *sub = opaque;
+    struct vmh_snmp_conf *conf = NULL;
+    struct vmh_snmp_change *change = NULL;
+    char *err = NULL, *address = NULL, *path;
+    int rc;
+
+    if (vmh_snmp_conf_build(c->new_tree, &conf, &err) < 0) {
+        vmh_txn_refuse(c, VMH_TXN_INVALID, "/vmhealth-agent:agent/snmp", "%s", err);
+        g_free(err);
+        return -1;
+    }
+    rc = vmh_snmp_prepare(sub->snmp, conf, &change, &address);
+    if (rc == 0) {
+        c->resource = change;
         return 0;
-    vmh_txn_refuse(c, VMH_TXN_UNSUPPORTED, "/vmhealth-agent:agent/snmp",
-                   "the SNMP agent reads its configuration when vmhealthd starts: changing it "
-                   "takes a restart (write the change to startup with copy-config, then restart)");
+    }
+    if (address) {
+        path = g_strdup_printf("/vmhealth-agent:agent/snmp/agent-address[.='%s']", address);
+        vmh_txn_refuse(c,
+                       rc == -EADDRINUSE                       ? VMH_TXN_IN_USE
+                       : rc == -EADDRNOTAVAIL || rc == -EINVAL ? VMH_TXN_INVALID
+                                                               : VMH_TXN_FAILED,
+                       path, "cannot listen on %s: %s", address, g_strerror(-rc));
+        g_free(path);
+    } else {
+        vmh_txn_refuse(c, VMH_TXN_FAILED, "/vmhealth-agent:agent/snmp",
+                       "the SNMP agent cannot start: %s (see the log)", g_strerror(-rc));
+    }
+    g_free(address);
     return -1;
 }
 
+static void
+vmh_snmp_txn_abort(struct vmh_txn_change *c, void *opaque)
+{
+    struct vmh_snmp_sub *sub = opaque;
+
+    vmh_snmp_abort(sub->snmp, c->resource);
+}
+
+static void
+vmh_snmp_txn_apply(struct vmh_txn_change *c, void *opaque)
+{
+    struct vmh_snmp_sub *sub = opaque;
+
+    /* The engine subscriber, registered first, has just created it. */
+    if (c->startup)
+        vmh_snmp_attach(sub->snmp, *sub->engine);
+    vmh_snmp_apply(sub->snmp, c->resource);
+}
+
 void
-vmh_snmp_subscribe(struct vmh_txn *txn)
+vmh_snmp_subscribe(struct vmh_txn *txn, struct vmh_snmp *snmp, struct vmh_engine **engine)
 {
     static const char *const paths[] = {"/vmhealth-agent:agent/snmp", NULL};
+    struct vmh_snmp_sub *sub = vmh_txn_keep(txn, sizeof *sub);
 
-    vmh_txn_subscribe(txn, &(struct vmh_txn_subscriber){
-                               .name = "snmp", .paths = paths, .validate = vmh_snmp_txn_validate});
+    sub->snmp = snmp;
+    sub->engine = engine;
+    vmh_txn_subscribe(txn, &(struct vmh_txn_subscriber){.name = "snmp",
+                                                        .paths = paths,
+                                                        .validate = vmh_snmp_txn_validate,
+                                                        .prepare = vmh_snmp_txn_prepare,
+                                                        .abort = vmh_snmp_txn_abort,
+                                                        .apply = vmh_snmp_txn_apply,
+                                                        .opaque = sub});
 }

@@ -11,13 +11,13 @@
 
 #include <string.h>
 
-#define SNMP_REOPEN_MS   30000
-#define SNMP_PENDING_MAX 10000
+#define VMH_SNMP_REOPEN_MS   30000
+#define VMH_SNMP_PENDING_MAX 10000
 
-static const oid snmp_sysuptime_oid[] = {1, 3, 6, 1, 2, 1, 1, 3, 0};
-static const oid snmp_trapoid_oid[] = {1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0};
+static const oid vmh_snmp_sysuptime_oid[] = {1, 3, 6, 1, 2, 1, 1, 3, 0};
+static const oid vmh_snmp_trapoid_oid[] = {1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0};
 
-enum snmp_notif_object {
+enum vmh_snmp_notif_object {
     NOTIF_VM_UUID = 1,
     NOTIF_VM_NAME,
     NOTIF_HOST_NAME,
@@ -33,7 +33,7 @@ enum snmp_notif_object {
     NOTIF_MIGRATION_CANCELLED,
 };
 
-static const char *const snmp_notif_names[] = {
+static const char *const vmh_snmp_notif_names[] = {
     [VMH_EV_VM_ABNORMAL] = "vmhVmAbnormal",
     [VMH_EV_MIGRATION_STARTED] = "vmhVmMigrationStarted",
     [VMH_EV_MIGRATION_COMPLETED] = "vmhVmMigrationCompleted",
@@ -44,7 +44,7 @@ static const char *const snmp_notif_names[] = {
 /* --- sessions --- */
 
 static void
-snmp_target_log_counters(const struct snmp_target_rt *t, enum vmh_log_level level)
+vmh_snmp_target_log_counters(const struct vmh_snmp_target_rt *t, enum vmh_log_level level)
 {
     vmh_log(level, "snmp",
             "target %s: %" PRIu64 " sent, %" PRIu64 " acknowledged, %" PRIu64 " failed, %" PRIu64
@@ -57,7 +57,7 @@ snmp_target_log_counters(const struct snmp_target_rt *t, enum vmh_log_level leve
 }
 
 static int
-snmp_target_open(struct vmh_snmp *s, struct snmp_target_rt *t)
+vmh_snmp_target_open(struct vmh_snmp *s, struct vmh_snmp_target_rt *t)
 {
     const struct vmh_snmp_target *c = t->conf;
     netsnmp_session in, *sess;
@@ -138,7 +138,7 @@ snmp_target_open(struct vmh_snmp *s, struct snmp_target_rt *t)
         }
         /* net-snmp's own discovery of an inform receiver's engine ID is
          * synchronous: it would hold every other target and request for
-         * timeout x retries.  snmp_target_probe() does it asynchronously. */
+         * timeout x retries.  vmh_snmp_target_probe() does it asynchronously. */
         in.flags |= SNMP_FLAGS_DONT_PROBE;
         t->engine_known = engine_len > 0 || !c->inform;
     }
@@ -152,7 +152,7 @@ snmp_target_open(struct vmh_snmp *s, struct snmp_target_rt *t)
         log_err("snmp", "target %s (%s port %u): cannot open a session: %s", c->name, c->address,
                 c->port, msg ? msg : "unknown error");
         free(msg);
-        t->retry_open_ms = vmh_time_mono_ms() + SNMP_REOPEN_MS;
+        t->retry_open_ms = vmh_time_mono_ms() + VMH_SNMP_REOPEN_MS;
         return -1;
     }
     /* snmp_open() clears the flag; without it every inform would probe. */
@@ -163,53 +163,199 @@ snmp_target_open(struct vmh_snmp *s, struct snmp_target_rt *t)
     return 0;
 }
 
-void
-snmp_traps_open(struct vmh_snmp *s)
+static void vmh_snmp_target_send(struct vmh_snmp *s, struct vmh_snmp_target_rt *t,
+                                 const struct vmh_snmp_event *ev);
+static void vmh_snmp_target_probe(struct vmh_snmp_target_rt *t);
+
+static bool
+vmh_snmp_engine_is_ours(const u_char *id, size_t len)
 {
-    for (size_t i = 0; i < s->conf->n_targets; i++)
-        snmp_target_open(s, &s->targets[i]);
+    u_char engine[64];
+    size_t engine_len = snmpv3_get_engineID(engine, sizeof engine);
+
+    return len == engine_len && !memcmp(id, engine, len);
 }
 
-void
-snmp_traps_close(struct vmh_snmp *s)
+/* Sends what waited for the session (a target whose settings changed, a
+ * restarted agent) once the receiver's engine ID is known. */
+static void
+vmh_snmp_target_resume(struct vmh_snmp *s, struct vmh_snmp_target_rt *t)
 {
-    for (size_t i = 0; i < s->conf->n_targets; i++) {
-        struct snmp_target_rt *t = &s->targets[i];
+    struct vmh_snmp_event *ev;
 
-        if (t->outstanding)
-            log_warn("snmp", "target %s: %" PRIu64 " informs unacknowledged at shutdown",
-                     t->conf->name, t->outstanding);
-        if (!g_queue_is_empty(&t->pending)) {
-            __atomic_add_fetch(&t->failed, g_queue_get_length(&t->pending), __ATOMIC_RELAXED);
-            g_queue_clear_full(&t->pending, (GDestroyNotify)snmp_event_free);
-        }
-        t->closing = true;
-        if (t->sess)
-            snmp_close(t->sess);
-        t->sess = NULL;
+    if (g_queue_is_empty(&t->pending))
+        return;
+    if (!t->engine_known) {
+        if (!t->probing)
+            vmh_snmp_target_probe(t);
+        return;
+    }
+    while ((ev = g_queue_pop_head(&t->pending))) {
+        vmh_snmp_target_send(s, t, ev);
+        vmh_snmp_event_free(ev);
     }
 }
 
-bool
-snmp_traps_outstanding(const struct vmh_snmp *s)
+void
+vmh_snmp_traps_open(struct vmh_snmp *s)
 {
-    for (size_t i = 0; i < s->conf->n_targets; i++)
-        if (s->targets[i].outstanding || s->targets[i].probing)
-            return true;
-    return false;
+    for (guint i = 0; i < s->targets->len; i++) {
+        struct vmh_snmp_target_rt *t = s->targets->pdata[i];
+
+        if (t->sess) {
+            /* Its receiver's user may have been dropped with another
+             * target's session to the same engine: localized again (a
+             * no-op when present). */
+            if (t->sess->version == SNMP_VERSION_3 && t->sess->securityEngineIDLen &&
+                !vmh_snmp_engine_is_ours(t->sess->securityEngineID, t->sess->securityEngineIDLen)) {
+                t->sess->flags &= ~SNMP_FLAGS_USER_CREATED;
+                usm_create_user_from_session(t->sess);
+            }
+            continue;
+        }
+        t->closing = false;
+        t->probing = false;
+        if (vmh_snmp_target_open(s, t) == 0)
+            vmh_snmp_target_resume(s, t);
+    }
+}
+
+/* Closes the session of t: its informs still unanswered are counted
+ * failed (net-snmp times them out), the user localized to its receiver
+ * is forgotten so that a new session derives its keys anew. */
+static void
+vmh_snmp_target_close(struct vmh_snmp_target_rt *t, const char *why)
+{
+    u_char engine[64];
+    size_t engine_len = 0;
+    char user[256] = "";
+
+    if (t->outstanding)
+        log_warn("snmp", "target %s: %" PRIu64 " informs unacknowledged %s", t->conf->name,
+                 t->outstanding, why);
+    t->closing = true;
+    if (t->sess) {
+        if (t->sess->version == SNMP_VERSION_3 && t->sess->securityEngineIDLen &&
+            t->sess->securityEngineIDLen <= sizeof engine &&
+            !vmh_snmp_engine_is_ours(t->sess->securityEngineID, t->sess->securityEngineIDLen)) {
+            engine_len = t->sess->securityEngineIDLen;
+            memcpy(engine, t->sess->securityEngineID, engine_len);
+            g_strlcpy(user, t->sess->securityName ? t->sess->securityName : "", sizeof user);
+        }
+        snmp_close(t->sess);
+    }
+    t->sess = NULL;
+    t->probing = false;
+    t->retry_open_ms = 0;
+    if (engine_len && user[0]) {
+        struct usmUser *u = usm_get_user(engine, engine_len, user);
+
+        if (u) {
+            usm_remove_user(u);
+            usm_free_user(u);
+        }
+    }
+}
+
+static void
+vmh_snmp_target_fail_pending(struct vmh_snmp_target_rt *t)
+{
+    if (g_queue_is_empty(&t->pending))
+        return;
+    __atomic_add_fetch(&t->failed, g_queue_get_length(&t->pending), __ATOMIC_RELAXED);
+    g_queue_clear_full(&t->pending, (GDestroyNotify)vmh_snmp_event_free);
 }
 
 void
-snmp_traps_log_counters(struct vmh_snmp *s)
+vmh_snmp_traps_close(struct vmh_snmp *s)
 {
-    vmh_snmp_log_target_stats(s);
+    for (guint i = 0; i < s->targets->len; i++) {
+        struct vmh_snmp_target_rt *t = s->targets->pdata[i];
+
+        vmh_snmp_target_fail_pending(t);
+        vmh_snmp_target_close(t, "at shutdown");
+    }
+}
+
+void
+vmh_snmp_target_rt_free(struct vmh_snmp_target_rt *t)
+{
+    if (!t)
+        return;
+    g_queue_clear_full(&t->pending, (GDestroyNotify)vmh_snmp_event_free);
+    g_free(t);
+}
+
+GPtrArray *
+vmh_snmp_traps_update(struct vmh_snmp *s, const struct vmh_snmp_conf *conf, GPtrArray *removed)
+{
+    size_t n = conf->n_targets;
+    ssize_t *match = g_new(ssize_t, n + 1);
+    bool *changed = g_new(bool, n + 1);
+    bool *kept = g_new0(bool, s->targets->len + 1);
+    GPtrArray *out = g_ptr_array_new();
+    size_t queued;
+
+    g_mutex_lock(&s->lock);
+    queued = g_queue_get_length(&s->queue);
+    g_mutex_unlock(&s->lock);
+    vmh_snmp_conf_match_targets(s->conf, conf, match, changed);
+    for (size_t j = 0; j < n; j++) {
+        struct vmh_snmp_target_rt *t;
+
+        if (match[j] >= 0) {
+            t = s->targets->pdata[match[j]];
+            kept[match[j]] = true;
+            if (changed[j]) {
+                vmh_snmp_target_close(t, "when its configuration changed");
+                log_info("snmp", "target %s: changed, a new session follows", t->conf->name);
+            }
+        } else {
+            t = g_new0(struct vmh_snmp_target_rt, 1);
+            t->snmp = s;
+            g_queue_init(&t->pending);
+            log_info("snmp", "target %s: added", conf->targets[j].name);
+        }
+        t->conf = &conf->targets[j];
+        g_ptr_array_add(out, t);
+    }
+    for (guint i = 0; i < s->targets->len; i++) {
+        struct vmh_snmp_target_rt *t = s->targets->pdata[i];
+
+        if (kept[i])
+            continue;
+        /* what it was still to get: the events queued, the informs
+         * waiting for its engine ID or for an answer */
+        __atomic_add_fetch(&t->dropped, queued, __ATOMIC_RELAXED);
+        vmh_snmp_target_fail_pending(t);
+        vmh_snmp_target_close(t, "when it was removed");
+        log_info("snmp", "target %s: removed", t->conf->name);
+        vmh_snmp_target_log_counters(t, VMH_LOG_INFO);
+        g_ptr_array_add(removed, t);
+    }
+    g_free(match);
+    g_free(changed);
+    g_free(kept);
+    return out;
+}
+
+bool
+vmh_snmp_traps_outstanding(const struct vmh_snmp *s)
+{
+    for (guint i = 0; i < s->targets->len; i++) {
+        const struct vmh_snmp_target_rt *t = s->targets->pdata[i];
+
+        if (t->outstanding || t->probing)
+            return true;
+    }
+    return false;
 }
 
 /* --- PDUs --- */
 
 static void
-snmp_add_obj(netsnmp_pdu *pdu, enum snmp_notif_object obj, u_char type, const void *value,
-             size_t len)
+vmh_snmp_add_obj(netsnmp_pdu *pdu, enum vmh_snmp_notif_object obj, u_char type, const void *value,
+                 size_t len)
 {
     const oid name[] = {VMH_MIB_ROOT, 1, 4, obj, 0};
 
@@ -217,62 +363,63 @@ snmp_add_obj(netsnmp_pdu *pdu, enum snmp_notif_object obj, u_char type, const vo
 }
 
 static void
-snmp_add_str(netsnmp_pdu *pdu, enum snmp_notif_object obj, const char *s)
+vmh_snmp_add_str(netsnmp_pdu *pdu, enum vmh_snmp_notif_object obj, const char *s)
 {
     s = s ? s : "";
-    snmp_add_obj(pdu, obj, ASN_OCTET_STR, s, vmh_mib_utf8_len(s));
+    vmh_snmp_add_obj(pdu, obj, ASN_OCTET_STR, s, vmh_mib_utf8_len(s));
 }
 
 static void
-snmp_add_int(netsnmp_pdu *pdu, enum snmp_notif_object obj, u_char type, long v)
+vmh_snmp_add_int(netsnmp_pdu *pdu, enum vmh_snmp_notif_object obj, u_char type, long v)
 {
-    snmp_add_obj(pdu, obj, type, &v, sizeof v);
+    vmh_snmp_add_obj(pdu, obj, type, &v, sizeof v);
 }
 
 static netsnmp_pdu *
-snmp_build_pdu(const struct snmp_event *ev, bool inform)
+vmh_snmp_build_pdu(const struct vmh_snmp_event *ev, bool inform)
 {
     netsnmp_pdu *pdu = snmp_pdu_create(inform ? SNMP_MSG_INFORM : SNMP_MSG_TRAP2);
     const oid trap_oid[] = {VMH_MIB_ROOT, 0, (oid)ev->type + 1};
     long uptime = (long)netsnmp_get_agent_uptime();
     uint8_t deadline[11];
 
-    snmp_pdu_add_variable(pdu, snmp_sysuptime_oid, G_N_ELEMENTS(snmp_sysuptime_oid), ASN_TIMETICKS,
-                          &uptime, sizeof uptime);
-    snmp_pdu_add_variable(pdu, snmp_trapoid_oid, G_N_ELEMENTS(snmp_trapoid_oid), ASN_OBJECT_ID,
-                          trap_oid, sizeof trap_oid);
-    snmp_add_str(pdu, NOTIF_VM_UUID, ev->vm_uuid);
-    snmp_add_str(pdu, NOTIF_VM_NAME, ev->vm_name);
+    snmp_pdu_add_variable(pdu, vmh_snmp_sysuptime_oid, G_N_ELEMENTS(vmh_snmp_sysuptime_oid),
+                          ASN_TIMETICKS, &uptime, sizeof uptime);
+    snmp_pdu_add_variable(pdu, vmh_snmp_trapoid_oid, G_N_ELEMENTS(vmh_snmp_trapoid_oid),
+                          ASN_OBJECT_ID, trap_oid, sizeof trap_oid);
+    vmh_snmp_add_str(pdu, NOTIF_VM_UUID, ev->vm_uuid);
+    vmh_snmp_add_str(pdu, NOTIF_VM_NAME, ev->vm_name);
     switch (ev->type) {
     case VMH_EV_VM_ABNORMAL:
-        snmp_add_str(pdu, NOTIF_HOST_NAME, ev->host);
-        snmp_add_int(pdu, NOTIF_CAUSE, ASN_INTEGER, (long)ev->cause);
-        snmp_add_int(pdu, NOTIF_SEVERITY, ASN_INTEGER, (long)ev->severity + 1);
-        snmp_add_int(pdu, NOTIF_PPT, ASN_UNSIGNED, (long)ev->ppt);
+        vmh_snmp_add_str(pdu, NOTIF_HOST_NAME, ev->host);
+        vmh_snmp_add_int(pdu, NOTIF_CAUSE, ASN_INTEGER, (long)ev->cause);
+        vmh_snmp_add_int(pdu, NOTIF_SEVERITY, ASN_INTEGER, (long)ev->severity + 1);
+        vmh_snmp_add_int(pdu, NOTIF_PPT, ASN_UNSIGNED, (long)ev->ppt);
         vmh_mib_date_and_time(ev->deadline_ms, deadline);
-        snmp_add_obj(pdu, NOTIF_DEADLINE, ASN_OCTET_STR, deadline, sizeof deadline);
-        snmp_add_int(pdu, NOTIF_FAULT_ID, ASN_UNSIGNED, (long)(ev->fault_id & 0xffffffffu));
+        vmh_snmp_add_obj(pdu, NOTIF_DEADLINE, ASN_OCTET_STR, deadline, sizeof deadline);
+        vmh_snmp_add_int(pdu, NOTIF_FAULT_ID, ASN_UNSIGNED, (long)(ev->fault_id & 0xffffffffu));
         break;
     case VMH_EV_MIGRATION_STARTED:
-        snmp_add_str(pdu, NOTIF_HOST_NAME, ev->source_host ? ev->source_host : ev->host);
-        snmp_add_str(pdu, NOTIF_SOURCE_HOST, ev->source_host);
-        snmp_add_str(pdu, NOTIF_TARGET_HOST, ev->target_host);
+        vmh_snmp_add_str(pdu, NOTIF_HOST_NAME, ev->source_host ? ev->source_host : ev->host);
+        vmh_snmp_add_str(pdu, NOTIF_SOURCE_HOST, ev->source_host);
+        vmh_snmp_add_str(pdu, NOTIF_TARGET_HOST, ev->target_host);
         break;
     case VMH_EV_MIGRATION_COMPLETED:
-        snmp_add_str(pdu, NOTIF_HOST_NAME, ev->target_host ? ev->target_host : ev->host);
-        snmp_add_str(pdu, NOTIF_SOURCE_HOST, ev->source_host);
-        snmp_add_str(pdu, NOTIF_TARGET_HOST, ev->target_host);
-        snmp_add_int(pdu, NOTIF_DURATION, ASN_UNSIGNED,
-                     (long)(ev->duration_ms > 0xffffffffu ? 0xffffffffu : ev->duration_ms));
+        vmh_snmp_add_str(pdu, NOTIF_HOST_NAME, ev->target_host ? ev->target_host : ev->host);
+        vmh_snmp_add_str(pdu, NOTIF_SOURCE_HOST, ev->source_host);
+        vmh_snmp_add_str(pdu, NOTIF_TARGET_HOST, ev->target_host);
+        vmh_snmp_add_int(pdu, NOTIF_DURATION, ASN_UNSIGNED,
+                         (long)(ev->duration_ms > 0xffffffffu ? 0xffffffffu : ev->duration_ms));
         break;
     case VMH_EV_MIGRATION_FAILED:
-        snmp_add_str(pdu, NOTIF_HOST_NAME, ev->host);
-        snmp_add_str(pdu, NOTIF_REASON, ev->reason);
+        vmh_snmp_add_str(pdu, NOTIF_HOST_NAME, ev->host);
+        vmh_snmp_add_str(pdu, NOTIF_REASON, ev->reason);
         break;
     case VMH_EV_FAULT_CLEARED:
-        snmp_add_str(pdu, NOTIF_HOST_NAME, ev->host);
-        snmp_add_int(pdu, NOTIF_FAULT_ID, ASN_UNSIGNED, (long)(ev->fault_id & 0xffffffffu));
-        snmp_add_int(pdu, NOTIF_MIGRATION_CANCELLED, ASN_INTEGER, ev->migration_cancelled ? 1 : 2);
+        vmh_snmp_add_str(pdu, NOTIF_HOST_NAME, ev->host);
+        vmh_snmp_add_int(pdu, NOTIF_FAULT_ID, ASN_UNSIGNED, (long)(ev->fault_id & 0xffffffffu));
+        vmh_snmp_add_int(pdu, NOTIF_MIGRATION_CANCELLED, ASN_INTEGER,
+                         ev->migration_cancelled ? 1 : 2);
         break;
     }
     return pdu;
@@ -280,17 +427,17 @@ snmp_build_pdu(const struct snmp_event *ev, bool inform)
 
 /* --- sending --- */
 
-struct snmp_inform {
-    struct snmp_target_rt *target;
+struct vmh_snmp_inform {
+    struct vmh_snmp_target_rt *target;
     enum vmh_event_type type;
     char uuid[VMH_UUID_LEN + 1];
 };
 
 static int
-snmp_inform_cb(int op, netsnmp_session *sess, int reqid, netsnmp_pdu *pdu, void *magic)
+vmh_snmp_inform_cb(int op, netsnmp_session *sess, int reqid, netsnmp_pdu *pdu, void *magic)
 {
-    struct snmp_inform *inf = magic;
-    struct snmp_target_rt *t = inf->target;
+    struct vmh_snmp_inform *inf = magic;
+    struct vmh_snmp_target_rt *t = inf->target;
 
     switch (op) {
     case NETSNMP_CALLBACK_OP_RESEND:
@@ -300,11 +447,11 @@ snmp_inform_cb(int op, netsnmp_session *sess, int reqid, netsnmp_pdu *pdu, void 
         if (pdu && pdu->command == SNMP_MSG_RESPONSE) {
             __atomic_add_fetch(&t->acked, 1, __ATOMIC_RELAXED);
             log_debug("snmp", "target %s: %s for %s acknowledged", t->conf->name,
-                      snmp_notif_names[inf->type], inf->uuid);
+                      vmh_snmp_notif_names[inf->type], inf->uuid);
         } else {
             __atomic_add_fetch(&t->failed, 1, __ATOMIC_RELAXED);
             log_warn("snmp", "target %s: %s for %s answered by a report, not acknowledged",
-                     t->conf->name, snmp_notif_names[inf->type], inf->uuid);
+                     t->conf->name, vmh_snmp_notif_names[inf->type], inf->uuid);
         }
         break;
     case NETSNMP_CALLBACK_OP_TIMED_OUT:
@@ -312,8 +459,8 @@ snmp_inform_cb(int op, netsnmp_session *sess, int reqid, netsnmp_pdu *pdu, void 
         if (t->closing)
             break;
         log_warn("snmp", "target %s: %s for %s not acknowledged after %d retries", t->conf->name,
-                 snmp_notif_names[inf->type], inf->uuid, sess->retries);
-        snmp_target_log_counters(t, VMH_LOG_INFO);
+                 vmh_snmp_notif_names[inf->type], inf->uuid, sess->retries);
+        vmh_snmp_target_log_counters(t, VMH_LOG_INFO);
         break;
     default:
         /* Disconnect, or anything else: the session is going away. */
@@ -325,17 +472,14 @@ snmp_inform_cb(int op, netsnmp_session *sess, int reqid, netsnmp_pdu *pdu, void 
     return 1;
 }
 
-static void snmp_target_send(struct vmh_snmp *s, struct snmp_target_rt *t,
-                             const struct snmp_event *ev);
-
 /* The answer to an engine ID probe: a report carrying the receiver's
  * engine ID, which net-snmp has put into the session; the user's keys are
  * localized to it and the informs that waited are sent. */
 static int
-snmp_probe_cb(int op, netsnmp_session *sess, int reqid, netsnmp_pdu *pdu, void *magic)
+vmh_snmp_probe_cb(int op, netsnmp_session *sess, int reqid, netsnmp_pdu *pdu, void *magic)
 {
-    struct snmp_target_rt *t = magic;
-    struct snmp_event *ev;
+    struct vmh_snmp_target_rt *t = magic;
+    struct vmh_snmp_event *ev;
 
     if (op != NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE && op != NETSNMP_CALLBACK_OP_TIMED_OUT)
         return 1;
@@ -351,8 +495,8 @@ snmp_probe_cb(int op, netsnmp_session *sess, int reqid, netsnmp_pdu *pdu, void *
         log_info("snmp", "target %s: receiver's engine ID %s discovered", t->conf->name, hex);
         t->engine_known = true;
         while ((ev = g_queue_pop_head(&t->pending))) {
-            snmp_target_send(t->snmp, t, ev);
-            snmp_event_free(ev);
+            vmh_snmp_target_send(t->snmp, t, ev);
+            vmh_snmp_event_free(ev);
         }
         return 1;
     }
@@ -362,14 +506,14 @@ snmp_probe_cb(int op, netsnmp_session *sess, int reqid, netsnmp_pdu *pdu, void *
              t->conf->name, op == NETSNMP_CALLBACK_OP_TIMED_OUT ? "no answer" : "no report",
              g_queue_get_length(&t->pending));
     __atomic_add_fetch(&t->failed, g_queue_get_length(&t->pending), __ATOMIC_RELAXED);
-    g_queue_clear_full(&t->pending, (GDestroyNotify)snmp_event_free);
+    g_queue_clear_full(&t->pending, (GDestroyNotify)vmh_snmp_event_free);
     return 1;
 }
 
 /* RFC 3414 discovery: an unauthenticated request with an empty user, which
  * the receiver answers with a report naming its engine ID. */
 static void
-snmp_target_probe(struct snmp_target_rt *t)
+vmh_snmp_target_probe(struct vmh_snmp_target_rt *t)
 {
     netsnmp_pdu *pdu = snmp_pdu_create(SNMP_MSG_GET);
 
@@ -378,7 +522,7 @@ snmp_target_probe(struct snmp_target_rt *t)
     pdu->securityNameLen = 0;
     pdu->securityLevel = SNMP_SEC_LEVEL_NOAUTH;
     pdu->securityModel = SNMP_SEC_MODEL_USM;
-    if (!snmp_async_send(t->sess, pdu, snmp_probe_cb, t)) {
+    if (!snmp_async_send(t->sess, pdu, vmh_snmp_probe_cb, t)) {
         log_warn("snmp", "target %s: cannot send an engine ID probe: %s", t->conf->name,
                  snmp_api_errstring(t->sess->s_snmp_errno));
         snmp_free_pdu(pdu);
@@ -388,32 +532,33 @@ snmp_target_probe(struct snmp_target_rt *t)
 }
 
 static void
-snmp_target_send(struct vmh_snmp *s, struct snmp_target_rt *t, const struct snmp_event *ev)
+vmh_snmp_target_send(struct vmh_snmp *s, struct vmh_snmp_target_rt *t,
+                     const struct vmh_snmp_event *ev)
 {
     netsnmp_pdu *pdu;
 
-    if (!t->sess && (vmh_time_mono_ms() < t->retry_open_ms || snmp_target_open(s, t) < 0)) {
+    if (!t->sess && (vmh_time_mono_ms() < t->retry_open_ms || vmh_snmp_target_open(s, t) < 0)) {
         __atomic_add_fetch(&t->dropped, 1, __ATOMIC_RELAXED);
         return;
     }
     if (!t->engine_known) {
-        if (g_queue_get_length(&t->pending) >= SNMP_PENDING_MAX) {
+        if (g_queue_get_length(&t->pending) >= VMH_SNMP_PENDING_MAX) {
             __atomic_add_fetch(&t->dropped, 1, __ATOMIC_RELAXED);
             return;
         }
-        g_queue_push_tail(&t->pending, snmp_event_copy(ev));
+        g_queue_push_tail(&t->pending, vmh_snmp_event_copy(ev));
         if (!t->probing)
-            snmp_target_probe(t);
+            vmh_snmp_target_probe(t);
         return;
     }
-    pdu = snmp_build_pdu(ev, t->conf->inform);
+    pdu = vmh_snmp_build_pdu(ev, t->conf->inform);
     if (t->conf->inform) {
-        struct snmp_inform *inf = g_new0(struct snmp_inform, 1);
+        struct vmh_snmp_inform *inf = g_new0(struct vmh_snmp_inform, 1);
 
         inf->target = t;
         inf->type = ev->type;
         g_strlcpy(inf->uuid, ev->vm_uuid, sizeof inf->uuid);
-        if (!snmp_async_send(t->sess, pdu, snmp_inform_cb, inf)) {
+        if (!snmp_async_send(t->sess, pdu, vmh_snmp_inform_cb, inf)) {
             g_free(inf);
             goto failed;
         }
@@ -428,16 +573,17 @@ snmp_target_send(struct vmh_snmp *s, struct snmp_target_rt *t, const struct snmp
 failed:
     __atomic_add_fetch(&t->failed, 1, __ATOMIC_RELAXED);
     log_warn("snmp", "target %s: cannot send %s for %s: %s", t->conf->name,
-             snmp_notif_names[ev->type], ev->vm_uuid, snmp_api_errstring(t->sess->s_snmp_errno));
+             vmh_snmp_notif_names[ev->type], ev->vm_uuid,
+             snmp_api_errstring(t->sess->s_snmp_errno));
     snmp_free_pdu(pdu);
 }
 
 void
-snmp_traps_send(struct vmh_snmp *s, const struct snmp_event *ev)
+vmh_snmp_traps_send(struct vmh_snmp *s, const struct vmh_snmp_event *ev)
 {
-    for (size_t i = 0; i < s->conf->n_targets; i++)
-        snmp_target_send(s, &s->targets[i], ev);
-    log_debug("snmp", "%s for %s sent to %zu targets, %" PRId64 " us after the event",
-              snmp_notif_names[ev->type], ev->vm_uuid, s->conf->n_targets,
+    for (guint i = 0; i < s->targets->len; i++)
+        vmh_snmp_target_send(s, s->targets->pdata[i], ev);
+    log_debug("snmp", "%s for %s sent to %u targets, %" PRId64 " us after the event",
+              vmh_snmp_notif_names[ev->type], ev->vm_uuid, s->targets->len,
               g_get_monotonic_time() - ev->queued_us);
 }

@@ -147,8 +147,9 @@ setup(void **state)
     fx->dead = udp_socket(&dead_port);
     assert_int_equal(vmh_loop_new(&fx->loop), 0);
     fx->engine = vmh_engine_new(fx->loop, config());
-    assert_int_equal(vmh_snmp_new(fx->engine, snmp_conf(rx_port, dead_port), &opts, &fx->snmp), 0);
-    assert_int_equal(vmh_snmp_start(fx->snmp), 0);
+    assert_int_equal(vmh_snmp_new(&opts, &fx->snmp), 0);
+    vmh_snmp_attach(fx->snmp, fx->engine);
+    assert_int_equal(vmh_snmp_configure(fx->snmp, snmp_conf(rx_port, dead_port)), 0);
     assert_int_equal(vmh_loop_start(fx->loop), 0);
     vmh_loop_call(fx->loop, connect_host, fx);
     *state = fx;
@@ -201,14 +202,14 @@ test_every_event_becomes_a_trap_and_the_engine_never_waits(void **state)
     struct fx *fx = *state;
     struct on_loop c1 = {.fx = fx, .which = 1}, c2 = {.fx = fx, .which = 2};
     struct vmh_snmp_target_stats st;
-    const char *name;
+    char name[VMH_SNMP_TARGET_NAME_MAX + 1];
 
     /* Two events per call; the inform target never answers (2 s x 2
      * transmissions each), yet the loop thread is back before any of them
      * was given up: it never waits for the SNMP thread. */
     vmh_loop_call(fx->loop, raise_and_clear, &c1);
     vmh_loop_call(fx->loop, raise_and_clear, &c2);
-    assert_true(vmh_snmp_target_stats(fx->snmp, 1, &name, &st));
+    assert_true(vmh_snmp_target_stats(fx->snmp, 1, name, &st));
     assert_int_equal(st.failed, 0);
     /* vmhVmAbnormal and vmhFaultCleared for each VM, as v2c traps carrying
      * the community and the UUID */
@@ -217,7 +218,7 @@ test_every_event_becomes_a_trap_and_the_engine_never_waits(void **state)
     /* counted once the send returned, which may be after the datagram
      * arrived here */
     for (int i = 0; i < 100; i++) {
-        assert_true(vmh_snmp_target_stats(fx->snmp, 0, &name, &st));
+        assert_true(vmh_snmp_target_stats(fx->snmp, 0, name, &st));
         if (st.sent == 4)
             break;
         g_usleep(20000);
@@ -228,7 +229,7 @@ test_every_event_becomes_a_trap_and_the_engine_never_waits(void **state)
     /* the informs reached the silent receiver (encrypted: no UUID in clear)
      * and are given up after their retries */
     for (int i = 0; i < 300; i++) {
-        vmh_snmp_target_stats(fx->snmp, 1, &name, &st);
+        vmh_snmp_target_stats(fx->snmp, 1, name, &st);
         if (st.failed == 4)
             break;
         g_usleep(50000);
@@ -239,7 +240,7 @@ test_every_event_becomes_a_trap_and_the_engine_never_waits(void **state)
     assert_int_equal(st.failed, 4);
     assert_int_equal(st.retried, 4);
     assert_int_equal(vmh_snmp_queue_length(fx->snmp), 0);
-    assert_false(vmh_snmp_target_stats(fx->snmp, 2, &name, &st));
+    assert_false(vmh_snmp_target_stats(fx->snmp, 2, name, &st));
 }
 
 int

@@ -477,6 +477,103 @@ test_no_snmp_section_is_an_empty_configuration(void **state)
     vmh_snmp_conf_free(conf);
 }
 
+/* The agent/snmp of `body` (children of snmp; NULL: no snmp at all). */
+static struct vmh_snmp_conf *
+conf_of(struct ly_ctx *ctx, const char *body)
+{
+    char *xml = body ? g_strdup_printf("<agent xmlns=\"urn:vmhealth:vmhealth-agent\"><snmp>%s"
+                                       "</snmp></agent>",
+                                       body)
+                     : NULL;
+    struct lyd_node *tree = NULL;
+    struct vmh_snmp_conf *conf = NULL;
+    char *err = NULL;
+
+    if (xml)
+        assert_int_equal(vmh_config_load_mem(ctx, xml, LYD_XML, &tree, &err), 0);
+    assert_int_equal(vmh_snmp_conf_build(tree, &conf, &err), 0);
+    lyd_free_siblings(tree);
+    g_free(xml);
+    return conf;
+}
+
+#define USER(pass)                                                                                 \
+    "<usm-user><name>noc</name><auth-passphrase>" pass "</auth-passphrase></usm-user>"
+#define V2C(name, port)                                                                            \
+    "<target><name>" name "</name><address>192.0.2.1</address><port>" port "</port>"               \
+    "<community>traps</community></target>"
+#define V3(name)                                                                                   \
+    "<target><name>" name "</name><address>192.0.2.2</address><version>v3</version>"               \
+    "<user>noc</user><inform>true</inform></target>"
+
+static void
+test_targets_matched_by_name_and_compared_by_settings(void **state)
+{
+    struct ly_ctx *ctx = NULL;
+    struct vmh_snmp_conf *from, *to;
+    ssize_t match[4];
+    bool changed[4];
+
+    assert_int_equal(vmh_yang_ctx_new(VMH_TEST_YANG_PATH, &ctx), 0);
+    from = conf_of(ctx, USER("passphrase1") V2C("a", "162") V2C("b", "162") V3("c"));
+    /* b kept as it was, a moved to another port, c's user got another
+     * passphrase, d new; in another order */
+    to = conf_of(ctx, USER("passphrase2") V2C("d", "162") V2C("b", "162") V2C("a", "1162") V3("c"));
+    vmh_snmp_conf_match_targets(from, to, match, changed);
+    assert_int_equal(match[0], -1); /* d */
+    assert_int_equal(match[1], 1);  /* b */
+    assert_false(changed[1]);
+    assert_int_equal(match[2], 0); /* a */
+    assert_true(changed[2]);
+    assert_int_equal(match[3], 2); /* c: its user's keys changed */
+    assert_true(changed[3]);
+    assert_true(vmh_snmp_target_equal(&from->targets[1], &to->targets[1]));
+    vmh_snmp_conf_free(to);
+
+    /* the same configuration again: nothing changed */
+    to = conf_of(ctx, USER("passphrase1") V2C("a", "162") V2C("b", "162") V3("c"));
+    vmh_snmp_conf_match_targets(from, to, match, changed);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(match[i], i);
+        assert_false(changed[i]);
+    }
+    vmh_snmp_conf_free(to);
+    /* from nothing: everything new */
+    to = conf_of(ctx, USER("passphrase1") V3("c"));
+    vmh_snmp_conf_match_targets(NULL, to, match, changed);
+    assert_int_equal(match[0], -1);
+    vmh_snmp_conf_free(to);
+    vmh_snmp_conf_free(from);
+    ly_ctx_destroy(ctx);
+}
+
+static void
+test_role_follows_what_is_configured(void **state)
+{
+    struct ly_ctx *ctx = NULL;
+    struct vmh_snmp_conf *conf;
+
+    assert_int_equal(vmh_yang_ctx_new(VMH_TEST_YANG_PATH, &ctx), 0);
+    assert_int_equal(vmh_snmp_conf_role(NULL), VMH_SNMP_OFF);
+    conf = conf_of(ctx, NULL);
+    assert_int_equal(vmh_snmp_conf_role(conf), VMH_SNMP_OFF);
+    vmh_snmp_conf_free(conf);
+    /* communities alone neither listen nor send */
+    conf = conf_of(ctx, "<community><name>public</name></community>");
+    assert_int_equal(vmh_snmp_conf_role(conf), VMH_SNMP_OFF);
+    vmh_snmp_conf_free(conf);
+    conf = conf_of(ctx, V2C("a", "162"));
+    assert_int_equal(vmh_snmp_conf_role(conf), VMH_SNMP_MASTER);
+    vmh_snmp_conf_free(conf);
+    conf = conf_of(ctx, "<agent-address>udp:127.0.0.1:1161</agent-address>");
+    assert_int_equal(vmh_snmp_conf_role(conf), VMH_SNMP_MASTER);
+    vmh_snmp_conf_free(conf);
+    conf = conf_of(ctx, "<agentx-socket>/run/agentx</agentx-socket>" V2C("a", "162"));
+    assert_int_equal(vmh_snmp_conf_role(conf), VMH_SNMP_SUBAGENT);
+    vmh_snmp_conf_free(conf);
+    ly_ctx_destroy(ctx);
+}
+
 static int
 group_setup(void **state)
 {
@@ -510,6 +607,8 @@ main(void)
         cmocka_unit_test(test_strings_are_cut_at_a_character_boundary),
         cmocka_unit_test(test_configuration_and_community_sources),
         cmocka_unit_test(test_no_snmp_section_is_an_empty_configuration),
+        cmocka_unit_test(test_targets_matched_by_name_and_compared_by_settings),
+        cmocka_unit_test(test_role_follows_what_is_configured),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
