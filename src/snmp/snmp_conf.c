@@ -3,6 +3,8 @@
  * uses it.  libyang has already checked types, ranges and musts; what is
  * left is turning strings into numbers and addresses. */
 #include "snmp/snmp.h"
+
+#include "config/tree.h"
 #include "util/log.h"
 
 #include <arpa/inet.h>
@@ -13,31 +15,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static const struct lyd_node *
-vmh_snmp_conf_child(const struct lyd_node *parent, const char *name)
-{
-    const struct lyd_node *n;
-
-    LY_LIST_FOR(lyd_child(parent), n)
-    {
-        if (n->schema && !strcmp(n->schema->name, name))
-            return n;
-    }
-    return NULL;
-}
-
-static const char *
-vmh_snmp_conf_str(const struct lyd_node *parent, const char *name)
-{
-    const struct lyd_node *n = vmh_snmp_conf_child(parent, name);
-
-    return n ? lyd_get_value(n) : NULL;
-}
-
 static char *
 vmh_snmp_conf_dup(const struct lyd_node *parent, const char *name)
 {
-    const char *v = vmh_snmp_conf_str(parent, name);
+    const char *v = vmh_tree_str(parent, name);
 
     return v ? g_strdup(v) : NULL;
 }
@@ -81,8 +62,8 @@ vmh_snmp_conf_prefix(const char *text, struct vmh_snmp_community *c)
 static void
 vmh_snmp_conf_user(const struct lyd_node *n, struct vmh_snmp_user *u)
 {
-    const char *auth = vmh_snmp_conf_str(n, "auth-protocol");
-    const char *priv = vmh_snmp_conf_str(n, "priv-protocol");
+    const char *auth = vmh_tree_str(n, "auth-protocol");
+    const char *priv = vmh_tree_str(n, "priv-protocol");
 
     u->name = vmh_snmp_conf_dup(n, "name");
     u->auth = !auth || !strcmp(auth, "sha-256") ? VMH_SNMP_AUTH_SHA256
@@ -103,23 +84,23 @@ vmh_snmp_conf_target(const struct lyd_node *n, struct vmh_snmp_conf *conf,
 
     t->name = vmh_snmp_conf_dup(n, "name");
     t->address = vmh_snmp_conf_dup(n, "address");
-    v = vmh_snmp_conf_str(n, "port");
+    v = vmh_tree_str(n, "port");
     t->port = v ? (uint16_t)strtoul(v, NULL, 10) : 162;
-    v = vmh_snmp_conf_str(n, "version");
+    v = vmh_tree_str(n, "version");
     t->v3 = v && !strcmp(v, "v3");
     t->community = vmh_snmp_conf_dup(n, "community");
-    v = vmh_snmp_conf_str(n, "user");
+    v = vmh_tree_str(n, "user");
     t->user = v ? vmh_snmp_conf_find_user(conf, v, strlen(v)) : NULL;
-    v = vmh_snmp_conf_str(n, "security-level");
+    v = vmh_tree_str(n, "security-level");
     t->level = !v || !strcmp(v, "auth-priv") ? VMH_SNMP_AUTHPRIV
                : !strcmp(v, "auth-no-priv")  ? VMH_SNMP_AUTHNOPRIV
                                              : VMH_SNMP_NOAUTH;
     t->engine_id = vmh_snmp_conf_dup(n, "engine-id");
-    v = vmh_snmp_conf_str(n, "inform");
+    v = vmh_tree_str(n, "inform");
     t->inform = v && !strcmp(v, "true");
-    v = vmh_snmp_conf_str(n, "timeout");
+    v = vmh_tree_str(n, "timeout");
     t->timeout_ms = v ? (uint32_t)strtoul(v, NULL, 10) : 1000;
-    v = vmh_snmp_conf_str(n, "retries");
+    v = vmh_tree_str(n, "retries");
     t->retries = v ? (uint8_t)strtoul(v, NULL, 10) : 3;
 }
 
@@ -138,7 +119,7 @@ vmh_snmp_conf_build(const struct lyd_node *tree, struct vmh_snmp_conf **out, cha
             agent = n;
     }
     if (agent)
-        snmp = vmh_snmp_conf_child(agent, "snmp");
+        snmp = vmh_tree_child(agent, "snmp");
     if (!snmp) {
         *out = conf;
         return 0;
@@ -167,7 +148,7 @@ vmh_snmp_conf_build(const struct lyd_node *tree, struct vmh_snmp_conf **out, cha
     {
         if (vmh_snmp_conf_is(n, "community")) {
             struct vmh_snmp_community *c = &conf->communities[conf->n_communities++];
-            const char *src = vmh_snmp_conf_str(n, "source");
+            const char *src = vmh_tree_str(n, "source");
 
             c->name = vmh_snmp_conf_dup(n, "name");
             if (src && vmh_snmp_conf_prefix(src, c) < 0) {
