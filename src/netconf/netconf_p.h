@@ -9,6 +9,7 @@
 #include <libnetconf2/netconf.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <string.h>
 
 /* A notification ready to be sent, shared by every session it goes to. */
 struct vmh_nc_msg {
@@ -100,6 +101,30 @@ struct vmh_nc_server {
     uint32_t in_bad_hellos, in_sessions, dropped_sessions;
     uint64_t in_rpcs, in_bad_rpcs, out_rpc_errors, out_notifications;
 };
+
+/* The first child of parent named name (of any module), NULL when none.
+ * Not lyd_find_path(), which logs a warning for every absent node. */
+static inline struct lyd_node *
+vmh_nc_child(const struct lyd_node *parent, const char *name)
+{
+    struct lyd_node *n;
+
+    LY_LIST_FOR(lyd_child(parent), n)
+    {
+        if (n->schema && !strcmp(n->schema->name, name))
+            return n;
+    }
+    return NULL;
+}
+
+/* The value of that child, NULL when absent. */
+static inline const char *
+vmh_nc_leaf(const struct lyd_node *parent, const char *name)
+{
+    struct lyd_node *n = vmh_nc_child(parent, name);
+
+    return n ? lyd_get_value(n) : NULL;
+}
 
 /* server.c */
 void vmh_nc_schedule_locked(struct vmh_nc_server *srv, struct vmh_nc_session *s);
