@@ -426,7 +426,9 @@ vmh_edit_missing_instance(const struct lyd_node *tree, const char *schema_path)
             bool has = false;
 
             LY_LIST_FOR(lyd_child(set->dnodes[i]), c)
-            has |= c->schema && !strcmp(c->schema->name, child);
+            {
+                has |= c->schema && !strcmp(c->schema->name, child);
+            }
             if (!has) {
                 char *dp = lyd_path(set->dnodes[i], LYD_PATH_STD, NULL, 0);
 

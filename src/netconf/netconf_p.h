@@ -233,8 +233,8 @@ LY_ERR vmh_nc_ly_parse_op(const struct ly_ctx *ctx, struct lyd_node *parent, str
                           LYD_FORMAT format, enum lyd_type data_type, struct lyd_node **tree,
                           struct lyd_node **op);
 
-/* filter.c: RFC 6241 subtree filtering of data (siblings); returns a new
- * tree (NULL when nothing matches) or sets *err. */
+/* filter.c: RFC 6241 subtree filtering of data (siblings): 0 and a new
+ * tree in *out (NULL when nothing matches), or -1. */
 int vmh_nc_filter_subtree(const struct lyd_node *data, const struct lyd_node *filter,
                           struct lyd_node **out);
 /* XPath filter: the selected nodes with their parents and descendants. */
