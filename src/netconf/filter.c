@@ -5,7 +5,6 @@
 #include "netconf/netconf_p.h"
 
 #include <ctype.h>
-#include <libnetconf2/messages_server.h>
 #include <string.h>
 
 static const char *
@@ -266,14 +265,4 @@ vmh_nc_filter_notif(const struct lyd_node *notif, const struct lyd_node *subtree
     match = out != NULL;
     lyd_free_siblings(out);
     return match;
-}
-
-struct nc_server_reply *
-vmh_nc_filter_no_select(const struct ly_ctx *ctx, const char *msg)
-{
-    /* nc_err() reads the attribute and its element for this tag */
-    struct lyd_node *e = nc_err(ctx, NC_ERR_MISSING_ATTR, NC_ERR_TYPE_PROT, "select", "filter");
-
-    nc_err_set_msg(e, msg, "en");
-    return nc_server_reply_err(e);
 }

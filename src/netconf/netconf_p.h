@@ -4,11 +4,13 @@
 #define VMH_NETCONF_NETCONF_P_H
 
 #include "netconf/netconf.h"
+#include "netconf/protocol.h"
 
 #include <glib.h>
 #include <libnetconf2/netconf.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <string.h>
 
 /* A notification ready to be sent, shared by every session it goes to. */
 struct vmh_nc_msg {
@@ -101,6 +103,30 @@ struct vmh_nc_server {
     uint64_t in_rpcs, in_bad_rpcs, out_rpc_errors, out_notifications;
 };
 
+/* The first child of parent named name (of any module), NULL when none.
+ * Not lyd_find_path(), which logs a warning for every absent node. */
+static inline struct lyd_node *
+vmh_nc_child(const struct lyd_node *parent, const char *name)
+{
+    struct lyd_node *n;
+
+    LY_LIST_FOR(lyd_child(parent), n)
+    {
+        if (n->schema && !strcmp(n->schema->name, name))
+            return n;
+    }
+    return NULL;
+}
+
+/* The value of that child, NULL when absent. */
+static inline const char *
+vmh_nc_leaf(const struct lyd_node *parent, const char *name)
+{
+    struct lyd_node *n = vmh_nc_child(parent, name);
+
+    return n ? lyd_get_value(n) : NULL;
+}
+
 /* server.c */
 void vmh_nc_schedule_locked(struct vmh_nc_server *srv, struct vmh_nc_session *s);
 void vmh_nc_users_update(struct vmh_nc_server *srv, const struct lyd_node *config);
@@ -122,12 +148,63 @@ void vmh_acl_prune(struct vmh_nc_server *srv, const struct vmh_nc_session *s,
 char *vmh_acl_edit(struct vmh_nc_server *srv, const struct vmh_nc_session *s,
                    const struct lyd_node *before, const struct lyd_node *after, char **path);
 
-/* ops.c */
+/* ops.c: the dispatch table.  An operation's handler runs in the worker
+ * that owns the session; it returns the reply (NULL: libnetconf2 answers
+ * operation-failed). */
+typedef struct nc_server_reply *(*vmh_nc_op_fn)(struct vmh_nc_server *srv, struct vmh_nc_session *s,
+                                                struct lyd_node *rpc);
 int vmh_nc_ops_register(struct vmh_nc_server *srv);
-/* Whether op (an RPC's schema node) is answered by vmh_nc_ops' dispatcher,
- * not by libnetconf2 itself (close-session). */
+/* Whether op (an RPC's schema node) is answered by the dispatcher, not by
+ * libnetconf2 itself (close-session). */
 bool vmh_nc_ops_dispatched(const struct lysc_node *op);
+
+/* The handlers, by file. */
+/* op_get.c */
+struct nc_server_reply *vmh_nc_op_get(struct vmh_nc_server *srv, struct vmh_nc_session *s,
+                                      struct lyd_node *rpc);
+struct nc_server_reply *vmh_nc_op_get_config(struct vmh_nc_server *srv, struct vmh_nc_session *s,
+                                             struct lyd_node *rpc);
+/* op_config.c */
+struct nc_server_reply *vmh_nc_op_edit_config(struct vmh_nc_server *srv, struct vmh_nc_session *s,
+                                              struct lyd_node *rpc);
+struct nc_server_reply *vmh_nc_op_copy_config(struct vmh_nc_server *srv, struct vmh_nc_session *s,
+                                              struct lyd_node *rpc);
+struct nc_server_reply *vmh_nc_op_validate(struct vmh_nc_server *srv, struct vmh_nc_session *s,
+                                           struct lyd_node *rpc);
+/* The datastore an input's container (source, target) names: 0; -1 when
+ * it names none, -2 for one that does not exist here (candidate, url,
+ * config). */
+int vmh_nc_datastore_of(const struct lyd_node *rpc, const char *which, enum vmh_ds_id *id);
+/* op_session.c */
+struct nc_server_reply *vmh_nc_op_lock(struct vmh_nc_server *srv, struct vmh_nc_session *s,
+                                       struct lyd_node *rpc); /* and unlock */
+struct nc_server_reply *vmh_nc_op_kill_session(struct vmh_nc_server *srv, struct vmh_nc_session *s,
+                                               struct lyd_node *rpc);
+/* op_domain.c: the nfv-vm-health RPCs */
+struct nc_server_reply *vmh_nc_op_domain(struct vmh_nc_server *srv, struct vmh_nc_session *s,
+                                         struct lyd_node *rpc);
+/* monitoring.c: RFC 6022 */
+struct nc_server_reply *vmh_nc_op_get_schema(struct vmh_nc_server *srv, struct vmh_nc_session *s,
+                                             struct lyd_node *rpc);
+/* The netconf-state tree, NULL on failure. */
 struct lyd_node *vmh_nc_monitoring_state(struct vmh_nc_server *srv);
+
+/* error.c: every rpc-error; each takes e over (clears it). */
+struct nc_server_reply *vmh_nc_error_reply(const struct ly_ctx *ctx, struct vmh_nc_error *e);
+struct nc_server_reply *vmh_nc_err(const struct ly_ctx *ctx, enum vmh_nc_tag tag,
+                                   enum vmh_nc_etype type, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* access-denied for the reason access.c gave (why and path taken over),
+ * logged. */
+struct nc_server_reply *vmh_nc_err_denied(const struct ly_ctx *ctx, const struct vmh_nc_session *s,
+                                          char *why, char *path);
+/* An XPath filter without select (get, create-subscription):
+ * missing-attribute naming select and filter. */
+struct nc_server_reply *vmh_nc_err_no_select(const struct ly_ctx *ctx, const char *msg);
+/* A change the configuration transaction refused (err cleared): the
+ * subscriber's reason and node, under the error-tag its kind of refusal
+ * calls for. */
+struct nc_server_reply *vmh_nc_err_txn(const struct ly_ctx *ctx, struct vmh_txn_error *err);
 
 /* reply.c: data printed in one piece (with the with-defaults mode; with the
  * vm, fault and statistics nodes of lists, see vmh_state_print(), unless
@@ -136,29 +213,32 @@ struct lyd_node *vmh_nc_monitoring_state(struct vmh_nc_server *srv);
 char *vmh_nc_print_data(const struct ly_ctx *ctx, const struct lyd_node *data,
                         const struct vmh_snapshot *lists, NC_WD_MODE wd);
 struct nc_server_reply *vmh_nc_reply_text(const struct lyd_node *rpc, char *text);
+/* Both: the reply to rpc with data (taken over) as its <data>, or an
+ * operation-failed. */
+struct nc_server_reply *vmh_nc_reply_data(const struct lyd_node *rpc, struct lyd_node *data,
+                                          NC_WD_MODE wd, const struct vmh_snapshot *lists);
 
-/* compat.c, rpc_input.c: libyang's lyd_parse_op() */
-typedef LY_ERR (*vmh_parse_op_fn)(const struct ly_ctx *, struct lyd_node *, struct ly_in *,
-                                  LYD_FORMAT, enum lyd_type, struct lyd_node **,
-                                  struct lyd_node **);
-/* An RPC (text) of ours (vmh_nc_ops_dispatched()) that real refused, parsed
- * without its refused input elements, which are added to *op as opaque
- * nodes with the reason; LY_SUCCESS, or an error and nothing set. */
-LY_ERR vmh_nc_parse_refused_input(const struct ly_ctx *ctx, vmh_parse_op_fn real, const char *text,
-                                  struct lyd_node **tree, struct lyd_node **op);
+/* rpc_parse.c: an <rpc> message parsed as the server needs it (the
+ * reasons are at the top of rpc_parse.c): LY_SUCCESS with the envelope
+ * and the operation, or an error and both NULL.  The interposed
+ * lyd_parse_op() (compat.c) calls it for libnetconf2. */
+LY_ERR vmh_nc_rpc_parse(const struct ly_ctx *ctx, const char *text, struct lyd_node **envp,
+                        struct lyd_node **op);
 /* For the dispatcher: the error reply (invalid-value, or unknown-element)
- * for the first refused input element of rpc, NULL when there is none. */
+ * for the first input element of rpc that libyang refused, NULL when
+ * there is none. */
 struct nc_server_reply *vmh_nc_refused_input_reply(const struct lyd_node *rpc);
+/* compat.c: libyang's own lyd_parse_op(), which the program's replaces. */
+LY_ERR vmh_nc_ly_parse_op(const struct ly_ctx *ctx, struct lyd_node *parent, struct ly_in *in,
+                          LYD_FORMAT format, enum lyd_type data_type, struct lyd_node **tree,
+                          struct lyd_node **op);
 
-/* filter.c: RFC 6241 subtree filtering of data (siblings); returns a new
- * tree (NULL when nothing matches) or sets *err. */
+/* filter.c: RFC 6241 subtree filtering of data (siblings): 0 and a new
+ * tree in *out (NULL when nothing matches), or -1. */
 int vmh_nc_filter_subtree(const struct lyd_node *data, const struct lyd_node *filter,
                           struct lyd_node **out);
 /* XPath filter: the selected nodes with their parents and descendants. */
 int vmh_nc_filter_xpath(const struct lyd_node *data, const char *xpath, struct lyd_node **out);
-/* The reply to an XPath filter without select (get, create-subscription):
- * missing-attribute naming select and filter. */
-struct nc_server_reply *vmh_nc_filter_no_select(const struct ly_ctx *ctx, const char *msg);
 /* Whether a notification passes a subscription's filter. */
 bool vmh_nc_filter_notif(const struct lyd_node *notif, const struct lyd_node *subtree,
                          const char *xpath);

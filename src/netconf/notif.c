@@ -457,58 +457,37 @@ vmh_parse_time(const char *v, int64_t *ms)
 }
 
 static struct nc_server_reply *
-vmh_sub_err(struct vmh_nc_server *srv, NC_ERR tag, const char *elem, const char *msg)
+vmh_sub_err(struct vmh_nc_server *srv, enum vmh_nc_tag tag, const char *elem, const char *msg)
 {
-    struct lyd_node *e;
+    struct vmh_nc_error e = {.tag = tag, .message = g_strdup(msg)};
 
-    if (tag == NC_ERR_BAD_ELEM || tag == NC_ERR_MISSING_ELEM)
-        e = nc_err(srv->ctx, tag, NC_ERR_TYPE_PROT, elem);
-    else
-        e = nc_err(srv->ctx, tag, NC_ERR_TYPE_APP);
-    nc_err_set_msg(e, msg, "en");
-    return nc_server_reply_err(e);
-}
-
-static struct lyd_node *
-vmh_sub_child(const struct lyd_node *rpc, const char *name)
-{
-    struct lyd_node *n;
-
-    LY_LIST_FOR(lyd_child(rpc), n)
-    {
-        if (n->schema && !strcmp(n->schema->name, name))
-            return n;
+    if (tag == VMH_NC_TAG_BAD_ELEMENT || tag == VMH_NC_TAG_MISSING_ELEMENT) {
+        e.type = VMH_NC_PROTOCOL;
+        e.element = g_strdup(elem);
     }
-    return NULL;
-}
-
-static const char *
-vmh_sub_leaf(const struct lyd_node *rpc, const char *name)
-{
-    struct lyd_node *n = vmh_sub_child(rpc, name);
-
-    return n ? lyd_get_value(n) : NULL;
+    return vmh_nc_error_reply(srv->ctx, &e);
 }
 
 struct nc_server_reply *
 vmh_nc_subscribe(struct vmh_nc_server *srv, struct vmh_nc_session *s, struct lyd_node *rpc)
 {
-    const char *stream = vmh_sub_leaf(rpc, "stream");
-    const char *start = vmh_sub_leaf(rpc, "startTime"), *stop = vmh_sub_leaf(rpc, "stopTime");
+    const char *stream = vmh_nc_leaf(rpc, "stream");
+    const char *start = vmh_nc_leaf(rpc, "startTime"), *stop = vmh_nc_leaf(rpc, "stopTime");
     int64_t start_ms = 0, stop_ms = 0, now = vmh_time_real_ms();
     struct lyd_node *f = NULL, *ftree = NULL;
     char *xpath = NULL;
     unsigned replayed = 0;
 
     if (stream && strcmp(stream, "NETCONF"))
-        return vmh_sub_err(srv, NC_ERR_INVALID_VALUE, NULL, "no such stream (only NETCONF)");
+        return vmh_sub_err(srv, VMH_NC_TAG_INVALID_VALUE, NULL, "no such stream (only NETCONF)");
     if (stop && !start)
-        return vmh_sub_err(srv, NC_ERR_MISSING_ELEM, "startTime", "stopTime without startTime");
+        return vmh_sub_err(srv, VMH_NC_TAG_MISSING_ELEMENT, "startTime",
+                           "stopTime without startTime");
     if (start && (vmh_parse_time(start, &start_ms) < 0 || start_ms > now))
-        return vmh_sub_err(srv, NC_ERR_BAD_ELEM, "startTime", "startTime is in the future");
+        return vmh_sub_err(srv, VMH_NC_TAG_BAD_ELEMENT, "startTime", "startTime is in the future");
     if (stop && (vmh_parse_time(stop, &stop_ms) < 0 || stop_ms < start_ms))
-        return vmh_sub_err(srv, NC_ERR_BAD_ELEM, "stopTime", "stopTime is before startTime");
-    if ((f = vmh_sub_child(rpc, "filter"))) {
+        return vmh_sub_err(srv, VMH_NC_TAG_BAD_ELEMENT, "stopTime", "stopTime is before startTime");
+    if ((f = vmh_nc_child(rpc, "filter"))) {
         struct lyd_meta *type = lyd_find_meta(f->meta, NULL, "ietf-netconf:type");
         struct lyd_node_any *any = (struct lyd_node_any *)f;
         const char *tv = type ? lyd_get_meta_value(type) : NULL, *sel = NULL;
@@ -517,7 +496,7 @@ vmh_nc_subscribe(struct vmh_nc_server *srv, struct vmh_nc_session *s, struct lyd
         sel = m ? lyd_get_meta_value(m) : NULL;
         if (tv && !strcmp(tv, "xpath")) {
             if (!sel)
-                return vmh_nc_filter_no_select(srv->ctx, "xpath filter without select");
+                return vmh_nc_err_no_select(srv->ctx, "xpath filter without select");
             xpath = strdup(sel);
         } else if (any->value_type == LYD_ANYDATA_DATATREE && any->value.tree) {
             lyd_dup_siblings(any->value.tree, NULL, LYD_DUP_RECURSIVE, &ftree);
@@ -529,7 +508,7 @@ vmh_nc_subscribe(struct vmh_nc_server *srv, struct vmh_nc_session *s, struct lyd
         pthread_mutex_unlock(&srv->lock);
         free(xpath);
         lyd_free_siblings(ftree);
-        return vmh_sub_err(srv, NC_ERR_IN_USE, NULL, "the session already has a subscription");
+        return vmh_sub_err(srv, VMH_NC_TAG_IN_USE, NULL, "the session already has a subscription");
     }
     lyd_free_siblings(s->filter_tree);
     free(s->filter_xpath);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* Replies that carry data (get, get-config), printed here in one piece.
+/* Replies that carry data (get, get-config), printed here in one piece;
+ * error replies are error.c's.
  *
  * libnetconf2 2.0 prints a reply through libyang's callback printer, which
  * hands it every fragment (an element name, a value) in its own call, into
@@ -77,4 +78,18 @@ vmh_nc_reply_text(const struct lyd_node *rpc, char *text)
     }
     /* the with-defaults mode is in the text already */
     return nc_server_reply_data(out, NC_WD_EXPLICIT, NC_PARAMTYPE_FREE);
+}
+
+struct nc_server_reply *
+vmh_nc_reply_data(const struct lyd_node *rpc, struct lyd_node *data, NC_WD_MODE wd,
+                  const struct vmh_snapshot *lists)
+{
+    char *text = vmh_nc_print_data(LYD_CTX(rpc), data, lists, wd);
+    struct nc_server_reply *r;
+
+    lyd_free_siblings(data);
+    r = text ? vmh_nc_reply_text(rpc, text) : NULL;
+    return r ? r
+             : vmh_nc_err(LYD_CTX(rpc), VMH_NC_TAG_OPERATION_FAILED, VMH_NC_APPLICATION, NULL,
+                          "cannot build the reply");
 }

@@ -48,8 +48,6 @@
 #define VMH_NC_FALLBACK_POLL 50   /* ms, for sessions whose descriptor is unknown */
 #define VMH_NC_NOTIF_TIMEOUT 5000 /* ms to write one notification */
 
-static struct vmh_nc_server *vmh_nc_global; /* libnetconf2's callbacks carry no user data */
-
 /* --- logging --- */
 
 static void
@@ -117,19 +115,6 @@ vmh_nc_top(const struct lyd_node *config, const char *mod, const char *name)
     {
         if (n->schema && !strcmp(n->schema->name, name) && !strcmp(n->schema->module->name, mod))
             return (struct lyd_node *)n;
-    }
-    return NULL;
-}
-
-static struct lyd_node *
-vmh_nc_child(const struct lyd_node *parent, const char *name)
-{
-    struct lyd_node *n;
-
-    LY_LIST_FOR(lyd_child(parent), n)
-    {
-        if (n->schema && !strcmp(n->schema->name, name))
-            return n;
     }
     return NULL;
 }
@@ -914,14 +899,6 @@ vmh_nc_unix_listen(struct vmh_nc_server *srv, const char *name, const char *path
 
 /* --- setup --- */
 
-static const char *
-vmh_nc_leaf(const struct lyd_node *parent, const char *name)
-{
-    struct lyd_node *n = vmh_nc_child(parent, name);
-
-    return n ? lyd_get_value(n) : NULL;
-}
-
 static int
 vmh_nc_endpoints(struct vmh_nc_server *srv, const struct lyd_node *config)
 {
@@ -1038,7 +1015,6 @@ vmh_nc_server_start(const struct vmh_nc_options *opts, struct vmh_nc_server **ou
     srv->unix_fds = g_array_new(FALSE, FALSE, sizeof(int));
     srv->unix_paths = g_ptr_array_new_with_free_func(g_free);
     srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    vmh_nc_global = srv;
 
     nc_set_print_clb_session(vmh_nc_log_cb);
     nc_verbosity(vmh_log_debug_enabled("netconf") ? NC_VERB_DEBUG : NC_VERB_WARNING);
@@ -1145,6 +1121,5 @@ vmh_nc_server_stop(struct vmh_nc_server *srv)
     pthread_mutex_destroy(&srv->acc_lock);
     g_hash_table_destroy(srv->auth_peers);
     pthread_cond_destroy(&srv->acc_cond);
-    vmh_nc_global = NULL;
     free(srv);
 }
