@@ -30,11 +30,13 @@ struct vmh_nc_session {
     char *user;
     bool admin;
     char *transport;
+    char *cred; /* what it logged in with ("key TYPE BASE64", "password HASH"), NULL: peer uid */
     int64_t login_ms;
     /* under srv->lock */
-    bool busy;      /* a worker owns it */
-    bool scheduled; /* a worker must pass over it */
-    GQueue notifs;  /* struct vmh_nc_msg * */
+    bool busy;             /* a worker owns it */
+    bool scheduled;        /* a worker must pass over it */
+    const char *close_why; /* set: its worker ends it (static text, for the log) */
+    GQueue notifs;         /* struct vmh_nc_msg * */
     bool subscribed;
     struct lyd_node *filter_tree; /* subtree filter of the subscription */
     char *filter_xpath;
@@ -75,19 +77,27 @@ struct vmh_nc_server {
     pthread_t poller;
     bool poller_started;
 
-    /* SSH acceptors: grow when every one is in a handshake */
+    /* endpoints (server.c): changed by the commit thread only, with
+     * acc_gate held for writing when an SSH one changes, and acc_lock */
+    GPtrArray *endpoints; /* struct vmh_nc_endpoint */
     int n_ssh_endpoints;
-    GArray *ssh_ports; /* uint16_t: local ports of the SSH endpoints */
+    unsigned endpt_seq; /* for libnetconf2's endpoint names */
+    /* SSH acceptors (grow when every one is in a handshake) hold acc_gate
+     * for reading in nc_accept() until a connection comes (the host key
+     * callback); a change to the SSH endpoints holds it for writing, so
+     * that libnetconf2's listeners change while no acceptor polls them
+     * (writers first) */
+    pthread_rwlock_t acc_gate;
     pthread_mutex_t acc_lock;
     pthread_cond_t acc_cond;
     int acc_total, acc_idle;
     GHashTable *auth_peers; /* address -> failed logins, under acc_lock */
 
-    /* UNIX endpoints */
-    GArray *unix_fds; /* int */
-    GPtrArray *unix_paths;
+    /* the UNIX listener: polls the UNIX endpoints' sockets */
     pthread_t unix_thread;
     bool unix_started;
+    int unix_wake_fd;             /* eventfd: the listener rebuilds its set */
+    uint64_t unix_gen, unix_seen; /* under acc_lock: set changes, and seen */
     int unix_handshakes;
 
     /* notifications */
