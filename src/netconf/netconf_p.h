@@ -77,8 +77,9 @@ struct vmh_nc_server {
     pthread_t poller;
     bool poller_started;
 
-    /* endpoints (server.c): changed by the commit thread only, with
-     * acc_gate held for writing when an SSH one changes, and acc_lock */
+    /* endpoints (server.c): changed by the commit thread only, under
+     * acc_lock (where other threads read them) and with acc_gate held for
+     * writing when an SSH one changes */
     GPtrArray *endpoints; /* struct vmh_nc_endpoint */
     int n_ssh_endpoints;
     unsigned endpt_seq; /* for libnetconf2's endpoint names */

@@ -650,17 +650,28 @@ vmh_nc_worker(gpointer data, gpointer user_data)
 }
 
 /* libnetconf2 keeps an SSH session's socket to itself; find it by the
- * peer's address so the poller can watch it.  Under acc_gate (read): the
- * SSH endpoints do not change. */
+ * peer's address so the poller can watch it. */
 static int
 vmh_nc_find_ssh_fd(struct vmh_nc_server *srv, const char *host, uint16_t port)
 {
-    DIR *d = opendir("/proc/self/fd");
+    GArray *ports = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+    DIR *d;
     struct dirent *e;
     int found = -1;
 
-    if (!d)
+    pthread_mutex_lock(&srv->acc_lock);
+    for (guint i = 0; i < srv->endpoints->len; i++) {
+        const struct vmh_nc_endpoint *ep = g_ptr_array_index(srv->endpoints, i);
+
+        if (ep->ssh)
+            g_array_append_val(ports, ep->port);
+    }
+    pthread_mutex_unlock(&srv->acc_lock);
+    d = opendir("/proc/self/fd");
+    if (!d) {
+        g_array_free(ports, TRUE);
         return -1;
+    }
     while ((e = readdir(d)) && found < 0) {
         struct sockaddr_storage peer, local;
         socklen_t plen = sizeof peer, llen = sizeof local;
@@ -683,15 +694,13 @@ vmh_nc_find_ssh_fd(struct vmh_nc_server *srv, const char *host, uint16_t port)
         } else {
             continue;
         }
-        for (guint i = 0; i < srv->endpoints->len; i++) {
-            const struct vmh_nc_endpoint *ep = g_ptr_array_index(srv->endpoints, i);
-
-            ours |= ep->ssh && ep->port == lport;
-        }
+        for (guint i = 0; i < ports->len; i++)
+            ours |= g_array_index(ports, uint16_t, i) == lport;
         if (ours && pport == port && host && !strcmp(addr, host))
             found = fd;
     }
     closedir(d);
+    g_array_free(ports, TRUE);
     return found;
 }
 
@@ -895,23 +904,22 @@ vmh_nc_acceptor(void *data)
     while (!quit) {
         struct nc_session *nc = NULL;
         NC_MSG_TYPE r = NC_MSG_WOULDBLOCK;
-        int fd = -1;
+        int fd = -1, n_ssh;
 
         pthread_rwlock_rdlock(&srv->acc_gate);
-        if (srv->n_ssh_endpoints > 0) {
+        pthread_mutex_lock(&srv->acc_lock);
+        n_ssh = srv->n_ssh_endpoints; /* cannot change while the gate is held */
+        pthread_mutex_unlock(&srv->acc_lock);
+        if (n_ssh > 0) {
             g_free(vmh_nc_login_cred);
             vmh_nc_login_cred = NULL;
             vmh_nc_holds_gate = true; /* until the host key callback, or the end */
             r = nc_accept(VMH_NC_ACCEPT_WAIT, &nc);
-            if (r == NC_MSG_HELLO && !vmh_nc_holds_gate) {
-                pthread_rwlock_rdlock(&srv->acc_gate);
-                vmh_nc_holds_gate = true;
-            }
-            if (r == NC_MSG_HELLO)
-                fd = vmh_nc_find_ssh_fd(srv, nc_session_get_host(nc), nc_session_get_port(nc));
             if (vmh_nc_holds_gate)
                 pthread_rwlock_unlock(&srv->acc_gate);
             vmh_nc_holds_gate = false;
+            if (r == NC_MSG_HELLO)
+                fd = vmh_nc_find_ssh_fd(srv, nc_session_get_host(nc), nc_session_get_port(nc));
         } else {
             /* nc_accept() would fail at once: wait for an SSH endpoint */
             pthread_rwlock_unlock(&srv->acc_gate);
