@@ -120,7 +120,7 @@ vmh_acl_rpc(struct vmh_nc_server *srv, const struct vmh_nc_session *s, const str
         return g_strdup_printf("%s needs the admin role", name);
     if (!rule->per_vm)
         return NULL;
-    uuid = vmh_nc_leaf(rpc, "vm-uuid");
+    uuid = vmh_tree_str(rpc, "vm-uuid");
     if (!uuid)
         return NULL; /* the operation reports the missing element */
     mine = vmh_acl_managers(srv, s->user);
@@ -166,10 +166,10 @@ vmh_acl_prune(struct vmh_nc_server *srv, const struct vmh_nc_session *s, struct 
 
         if (strcmp(n->schema->name, "vm"))
             continue;
-        m = vmh_nc_leaf(n, "vnf-manager");
+        m = vmh_tree_str(n, "vnf-manager");
         if (m && g_hash_table_contains(mine, m)) {
             g_hash_table_add(vms, (gpointer)lyd_get_value(lyd_child(n)));
-            if ((host = vmh_nc_leaf(n, "host")))
+            if ((host = vmh_tree_str(n, "host")))
                 g_hash_table_add(hosts, (gpointer)host);
         } else {
             lyd_free_tree(n);
@@ -181,11 +181,11 @@ vmh_acl_prune(struct vmh_nc_server *srv, const struct vmh_nc_session *s, struct 
         bool keep = true;
 
         if (!strcmp(name, "fault")) {
-            const char *vm = vmh_nc_leaf(n, "vm"), *host = vmh_nc_leaf(n, "host");
+            const char *vm = vmh_tree_str(n, "vm"), *host = vmh_tree_str(n, "host");
 
             keep = vm ? g_hash_table_contains(vms, vm) : host && g_hash_table_contains(hosts, host);
         } else if (!strcmp(name, "vm-assignment")) {
-            const char *m = vmh_nc_leaf(n, "vnf-manager");
+            const char *m = vmh_tree_str(n, "vnf-manager");
             const char *uuid = lyd_get_value(lyd_child(n));
 
             keep = m ? g_hash_table_contains(mine, m)
@@ -262,8 +262,8 @@ vmh_acl_assignment(struct vmh_acl_edit *a, const struct lyd_node *entry)
     const char *uuid = lyd_get_value(lyd_child(entry));
     const struct lyd_node *b = vmh_acl_match(a->before, entry);
     const struct lyd_node *af = vmh_acl_match(a->after, entry);
-    const char *bm = b ? vmh_nc_leaf(b, "vnf-manager") : NULL;
-    const char *am = af ? vmh_nc_leaf(af, "vnf-manager") : NULL;
+    const char *bm = b ? vmh_tree_str(b, "vnf-manager") : NULL;
+    const char *am = af ? vmh_tree_str(af, "vnf-manager") : NULL;
 
     if (bm ? !g_hash_table_contains(a->mine, bm) : !vmh_acl_owns_vm(a->srv, a->mine, uuid))
         return vmh_acl_deny(a, entry, "VM %s is not managed by a VNF manager of user '%s'", uuid,

@@ -121,8 +121,8 @@ vmh_nc_monitoring_state(struct vmh_nc_server *srv)
 struct nc_server_reply *
 vmh_nc_op_get_schema(struct vmh_nc_server *srv, struct vmh_nc_session *s, struct lyd_node *rpc)
 {
-    const char *id = vmh_nc_leaf(rpc, "identifier"), *ver = vmh_nc_leaf(rpc, "version");
-    const char *fmt = vmh_nc_leaf(rpc, "format");
+    const char *id = vmh_tree_str(rpc, "identifier"), *ver = vmh_tree_str(rpc, "version");
+    const char *fmt = vmh_tree_str(rpc, "format");
     const struct lys_module *mod;
     const struct lysp_submodule *sub = NULL;
     LYS_OUTFORMAT of = LYS_OUT_YANG;

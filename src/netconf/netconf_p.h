@@ -3,6 +3,7 @@
 #ifndef VMH_NETCONF_NETCONF_P_H
 #define VMH_NETCONF_NETCONF_P_H
 
+#include "config/tree.h"
 #include "netconf/netconf.h"
 #include "netconf/protocol.h"
 
@@ -32,11 +33,13 @@ struct vmh_nc_session {
     char *user;
     bool admin;
     char *transport;
+    char *cred; /* what it logged in with ("key TYPE BASE64", "password HASH"), NULL: peer uid */
     int64_t login_ms;
     /* under srv->lock */
-    bool busy;      /* a worker owns it */
-    bool scheduled; /* a worker must pass over it */
-    GQueue notifs;  /* struct vmh_nc_msg * */
+    bool busy;             /* a worker owns it */
+    bool scheduled;        /* a worker must pass over it */
+    const char *close_why; /* set: its worker ends it (static text, for the log) */
+    GQueue notifs;         /* struct vmh_nc_msg * */
     bool subscribed;
     struct lyd_node *filter_tree; /* subtree filter of the subscription */
     char *filter_xpath;
@@ -77,19 +80,28 @@ struct vmh_nc_server {
     pthread_t poller;
     bool poller_started;
 
-    /* SSH acceptors: grow when every one is in a handshake */
+    /* endpoints (server.c): changed by the commit thread only, under
+     * acc_lock (where other threads read them) and with acc_gate held for
+     * writing when an SSH one changes */
+    GPtrArray *endpoints; /* struct vmh_nc_endpoint */
     int n_ssh_endpoints;
-    GArray *ssh_ports; /* uint16_t: local ports of the SSH endpoints */
+    unsigned endpt_seq; /* for libnetconf2's endpoint names */
+    /* SSH acceptors (grow when every one is in a handshake) hold acc_gate
+     * for reading in nc_accept() until a connection comes (the host key
+     * callback); a change to the SSH endpoints holds it for writing, so
+     * that libnetconf2's listeners change while no acceptor polls them
+     * (writers first) */
+    pthread_rwlock_t acc_gate;
     pthread_mutex_t acc_lock;
     pthread_cond_t acc_cond;
     int acc_total, acc_idle;
     GHashTable *auth_peers; /* address -> failed logins, under acc_lock */
 
-    /* UNIX endpoints */
-    GArray *unix_fds; /* int */
-    GPtrArray *unix_paths;
+    /* the UNIX listener: polls the UNIX endpoints' sockets */
     pthread_t unix_thread;
     bool unix_started;
+    int unix_wake_fd;             /* eventfd: the listener rebuilds its set */
+    uint64_t unix_gen, unix_seen; /* under acc_lock: set changes, and seen */
     int unix_handshakes;
 
     /* notifications */
@@ -102,30 +114,6 @@ struct vmh_nc_server {
     uint32_t in_bad_hellos, in_sessions, dropped_sessions;
     uint64_t in_rpcs, in_bad_rpcs, out_rpc_errors, out_notifications;
 };
-
-/* The first child of parent named name (of any module), NULL when none.
- * Not lyd_find_path(), which logs a warning for every absent node. */
-static inline struct lyd_node *
-vmh_nc_child(const struct lyd_node *parent, const char *name)
-{
-    struct lyd_node *n;
-
-    LY_LIST_FOR(lyd_child(parent), n)
-    {
-        if (n->schema && !strcmp(n->schema->name, name))
-            return n;
-    }
-    return NULL;
-}
-
-/* The value of that child, NULL when absent. */
-static inline const char *
-vmh_nc_leaf(const struct lyd_node *parent, const char *name)
-{
-    struct lyd_node *n = vmh_nc_child(parent, name);
-
-    return n ? lyd_get_value(n) : NULL;
-}
 
 /* server.c */
 void vmh_nc_schedule_locked(struct vmh_nc_server *srv, struct vmh_nc_session *s);

@@ -471,8 +471,8 @@ vmh_sub_err(struct vmh_nc_server *srv, enum vmh_nc_tag tag, const char *elem, co
 struct nc_server_reply *
 vmh_nc_subscribe(struct vmh_nc_server *srv, struct vmh_nc_session *s, struct lyd_node *rpc)
 {
-    const char *stream = vmh_nc_leaf(rpc, "stream");
-    const char *start = vmh_nc_leaf(rpc, "startTime"), *stop = vmh_nc_leaf(rpc, "stopTime");
+    const char *stream = vmh_tree_str(rpc, "stream");
+    const char *start = vmh_tree_str(rpc, "startTime"), *stop = vmh_tree_str(rpc, "stopTime");
     int64_t start_ms = 0, stop_ms = 0, now = vmh_time_real_ms();
     struct lyd_node *f = NULL, *ftree = NULL;
     char *xpath = NULL;
@@ -487,7 +487,7 @@ vmh_nc_subscribe(struct vmh_nc_server *srv, struct vmh_nc_session *s, struct lyd
         return vmh_sub_err(srv, VMH_NC_TAG_BAD_ELEMENT, "startTime", "startTime is in the future");
     if (stop && (vmh_parse_time(stop, &stop_ms) < 0 || stop_ms < start_ms))
         return vmh_sub_err(srv, VMH_NC_TAG_BAD_ELEMENT, "stopTime", "stopTime is before startTime");
-    if ((f = vmh_nc_child(rpc, "filter"))) {
+    if ((f = vmh_tree_child(rpc, "filter"))) {
         struct lyd_meta *type = lyd_find_meta(f->meta, NULL, "ietf-netconf:type");
         struct lyd_node_any *any = (struct lyd_node_any *)f;
         const char *tv = type ? lyd_get_meta_value(type) : NULL, *sel = NULL;

@@ -19,7 +19,7 @@
 int
 vmh_nc_datastore_of(const struct lyd_node *rpc, const char *which, enum vmh_ds_id *id)
 {
-    struct lyd_node *n = vmh_nc_child(rpc, which), *c;
+    struct lyd_node *n = vmh_tree_child(rpc, which), *c;
 
     if (!n)
         return -1;
@@ -148,13 +148,13 @@ vmh_nc_op_edit_config(struct vmh_nc_server *srv, struct vmh_nc_session *s, struc
         return vmh_nc_err(srv->ctx, VMH_NC_TAG_OPERATION_NOT_SUPPORTED, VMH_NC_PROTOCOL, NULL,
                           "edit-config changes the running datastore only; "
                           "use copy-config to write startup");
-    if (vmh_edit_options_parse(vmh_nc_leaf(rpc, "default-operation"),
-                               vmh_nc_leaf(rpc, "test-option"), vmh_nc_leaf(rpc, "error-option"),
+    if (vmh_edit_options_parse(vmh_tree_str(rpc, "default-operation"),
+                               vmh_tree_str(rpc, "test-option"), vmh_tree_str(rpc, "error-option"),
                                &opts, &e) < 0)
         return vmh_nc_error_reply(srv->ctx, &e);
     opts.judge = vmh_edit_judge;
     opts.judge_opaque = &judge;
-    if (!(cfgnode = vmh_nc_child(rpc, "config")))
+    if (!(cfgnode = vmh_tree_child(rpc, "config")))
         return vmh_nc_err(srv->ctx, VMH_NC_TAG_OPERATION_NOT_SUPPORTED, VMH_NC_PROTOCOL, NULL,
                           "only an inline <config> is supported (no :url)");
     if (vmh_config_payload(cfgnode, &edit) < 0)
@@ -197,7 +197,7 @@ vmh_nc_op_copy_config(struct vmh_nc_server *srv, struct vmh_nc_session *s, struc
         return vmh_nc_err(srv->ctx, VMH_NC_TAG_OPERATION_NOT_SUPPORTED, VMH_NC_PROTOCOL, NULL,
                           "the target must be running or startup");
     rc = vmh_nc_datastore_of(rpc, "source", &source);
-    if (rc == -2 && (src = vmh_nc_child(vmh_nc_child(rpc, "source"), "config"))) {
+    if (rc == -2 && (src = vmh_tree_child(vmh_tree_child(rpc, "source"), "config"))) {
         if ((r = vmh_inline_config(srv, src, &tree)))
             return r;
         source = VMH_DS_COUNT;
@@ -249,7 +249,7 @@ out:
 struct nc_server_reply *
 vmh_nc_op_validate(struct vmh_nc_server *srv, struct vmh_nc_session *s, struct lyd_node *rpc)
 {
-    struct lyd_node *src = vmh_nc_child(vmh_nc_child(rpc, "source"), "config"), *tree = NULL;
+    struct lyd_node *src = vmh_tree_child(vmh_tree_child(rpc, "source"), "config"), *tree = NULL;
     struct nc_server_reply *r;
     struct vmh_nc_error e = {0};
 

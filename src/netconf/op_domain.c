@@ -26,7 +26,7 @@ vmh_rpc_result(const struct ly_ctx *ctx, struct lyd_node *rpc, const struct vmh_
     case VMH_RPC_UNKNOWN_HOST:
     case VMH_RPC_UNKNOWN_FAULT:
     case VMH_RPC_INVALID:
-        if (res->status == VMH_RPC_UNKNOWN_HOST && vmh_nc_leaf(rpc, "target-host"))
+        if (res->status == VMH_RPC_UNKNOWN_HOST && vmh_tree_str(rpc, "target-host"))
             path = "target-host";
         p = g_strdup_printf("/%s:%s/%s", VMH_MOD, rpc->schema->name, path);
         r = vmh_nc_err(ctx, VMH_NC_TAG_INVALID_VALUE, VMH_NC_APPLICATION, p, "%s", res->message);
@@ -44,13 +44,13 @@ vmh_nc_op_domain(struct vmh_nc_server *srv, struct vmh_nc_session *s, struct lyd
     const char *name = rpc->schema->name;
     struct vmh_rpc_result res = {0};
     struct nc_server_reply *r;
-    const char *uuid = vmh_nc_leaf(rpc, "vm-uuid"), *target = vmh_nc_leaf(rpc, "target-host");
+    const char *uuid = vmh_tree_str(rpc, "vm-uuid"), *target = vmh_tree_str(rpc, "target-host");
     const char *errpath = "vm-uuid";
 
     /* Input is parsed, not validated: the mandatory nodes are checked here
      * and the references by the engine, which names what it does not know. */
-    if (!strcmp(name, "clear-fault")    ? !vmh_nc_leaf(rpc, "fault-id")
-        : !strcmp(name, "report-fault") ? !uuid && !vmh_nc_leaf(rpc, "host")
+    if (!strcmp(name, "clear-fault")    ? !vmh_tree_str(rpc, "fault-id")
+        : !strcmp(name, "report-fault") ? !uuid && !vmh_tree_str(rpc, "host")
                                         : !uuid) {
         const char *missing = !strcmp(name, "clear-fault")    ? "fault-id"
                               : !strcmp(name, "report-fault") ? "host or vm-uuid"
@@ -69,8 +69,8 @@ vmh_nc_op_domain(struct vmh_nc_server *srv, struct vmh_nc_session *s, struct lyd
     } else if (!strcmp(name, "migrate-vm")) {
         vmh_engine_rpc_migrate_vm(srv->engine, uuid, target, &res);
     } else if (!strcmp(name, "report-fault")) {
-        const char *host = vmh_nc_leaf(rpc, "host"), *cause = vmh_nc_leaf(rpc, "cause");
-        const char *sev = vmh_nc_leaf(rpc, "severity"), *desc = vmh_nc_leaf(rpc, "description");
+        const char *host = vmh_tree_str(rpc, "host"), *cause = vmh_tree_str(rpc, "cause");
+        const char *sev = vmh_tree_str(rpc, "severity"), *desc = vmh_tree_str(rpc, "description");
         int c = cause ? vmh_cause_from_str(cause) : VMH_CAUSE_EXTERNAL;
         int sv = sev ? vmh_severity_from_str(sev) : VMH_SEV_MAJOR;
 
@@ -94,7 +94,7 @@ vmh_nc_op_domain(struct vmh_nc_server *srv, struct vmh_nc_session *s, struct lyd
             return nc_server_reply_data(out, NC_WD_EXPLICIT, NC_PARAMTYPE_FREE);
         }
     } else if (!strcmp(name, "clear-fault")) {
-        const char *id = vmh_nc_leaf(rpc, "fault-id");
+        const char *id = vmh_tree_str(rpc, "fault-id");
 
         errpath = "fault-id";
         vmh_engine_rpc_clear_fault(srv->engine, strtoull(id, NULL, 10), &res);

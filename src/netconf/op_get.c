@@ -15,7 +15,7 @@
 static NC_WD_MODE
 vmh_wd(const struct lyd_node *rpc)
 {
-    const char *v = vmh_nc_leaf(rpc, "with-defaults");
+    const char *v = vmh_tree_str(rpc, "with-defaults");
 
     if (!v)
         return NC_WD_EXPLICIT;
@@ -36,7 +36,7 @@ vmh_apply_filter(const struct lyd_node *rpc, struct lyd_node **data)
     struct lyd_meta *type, *select;
     int rc;
 
-    if (!(f = vmh_nc_child(rpc, "filter")))
+    if (!(f = vmh_tree_child(rpc, "filter")))
         return NULL;
     type = lyd_find_meta(f->meta, NULL, "ietf-netconf:type");
     if (type && !strcmp(lyd_get_meta_value(type), "xpath")) {
@@ -112,7 +112,7 @@ vmh_xpath_whole(const char *x, const char *name)
 static void
 vmh_get_needs_of(const struct lyd_node *rpc, struct vmh_get_needs *need)
 {
-    const struct lyd_node *f = vmh_nc_child(rpc, "filter"), *t, *c;
+    const struct lyd_node *f = vmh_tree_child(rpc, "filter"), *t, *c;
     struct lyd_meta *type;
     const char *x;
     bool all;
@@ -170,7 +170,7 @@ vmh_get_needs_of(const struct lyd_node *rpc, struct vmh_get_needs *need)
 static bool
 vmh_filter_takes_vm_health_whole(const struct lyd_node *rpc)
 {
-    const struct lyd_node *f = vmh_nc_child(rpc, "filter"), *t;
+    const struct lyd_node *f = vmh_tree_child(rpc, "filter"), *t;
     const struct lyd_node_any *any = (const struct lyd_node_any *)f;
     struct lyd_meta *type;
     bool found = false;

@@ -52,7 +52,7 @@ struct nc_server_reply *
 vmh_nc_op_kill_session(struct vmh_nc_server *srv, struct vmh_nc_session *s, struct lyd_node *rpc)
 {
     struct vmh_nc_session *victim;
-    const char *v = vmh_nc_leaf(rpc, "session-id");
+    const char *v = vmh_tree_str(rpc, "session-id");
     uint32_t sid = v ? (uint32_t)strtoul(v, NULL, 10) : 0;
 
     if (sid == s->id)
