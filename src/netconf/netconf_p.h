@@ -39,6 +39,7 @@ struct vmh_nc_session {
     bool busy;             /* a worker owns it */
     bool scheduled;        /* a worker must pass over it */
     const char *close_why; /* set: its worker ends it (static text, for the log) */
+    uint32_t killed_by;    /* with close_why: the session whose kill-session it was */
     GQueue notifs;         /* struct vmh_nc_msg * */
     bool subscribed;
     struct lyd_node *filter_tree; /* subtree filter of the subscription */

@@ -61,10 +61,10 @@ vmh_nc_op_kill_session(struct vmh_nc_server *srv, struct vmh_nc_session *s, stru
                           "a session cannot kill itself: use close-session");
     pthread_mutex_lock(&srv->lock);
     victim = g_hash_table_lookup(srv->sessions, GUINT_TO_POINTER(sid));
-    if (victim) {
-        nc_session_set_term_reason(victim->nc, NC_SESSION_TERM_KILLED);
-        nc_session_set_killed_by(victim->nc, s->id);
-        nc_session_set_status(victim->nc, NC_STATUS_INVALID);
+    if (victim && !victim->close_why) {
+        /* Ended by its own worker, the one thread that does its I/O. */
+        victim->close_why = "killed";
+        victim->killed_by = s->id;
         vmh_nc_schedule_locked(srv, victim);
     }
     pthread_mutex_unlock(&srv->lock);

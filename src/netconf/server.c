@@ -509,7 +509,7 @@ vmh_nc_session_end(struct vmh_nc_session *s)
     g_hash_table_remove(srv->sessions, GUINT_TO_POINTER(s->id));
     if (why != NC_SESSION_TERM_CLOSED && why != NC_SESSION_TERM_KILLED)
         srv->dropped_sessions++;
-    closed_by_us = s->close_why;
+    closed_by_us = s->killed_by ? NULL : s->close_why; /* a kill is logged as one */
     pthread_mutex_unlock(&srv->lock);
     vmh_ds_unlock_session(srv->ds, s->id);
     log_info("netconf", "session %u of '%s' ended (%s%s)", s->id, s->user,
@@ -614,7 +614,10 @@ vmh_nc_worker(gpointer data, gpointer user_data)
                  !(r & (NC_PSPOLL_SESSION_TERM | NC_PSPOLL_ERROR)) && !closing);
         if (closing) {
             /* Here, in the one thread that does the session's I/O. */
-            nc_session_set_term_reason(s->nc, NC_SESSION_TERM_OTHER);
+            nc_session_set_term_reason(s->nc, s->killed_by ? NC_SESSION_TERM_KILLED
+                                                           : NC_SESSION_TERM_OTHER);
+            if (s->killed_by)
+                nc_session_set_killed_by(s->nc, s->killed_by);
             nc_session_set_status(s->nc, NC_STATUS_INVALID);
         }
         vmh_nc_quickack(s);
